@@ -1,0 +1,23 @@
+# Warnings and sanitizers for the project's own targets only: a consumer of the installed package
+# inherits none of them.
+add_library(asynchat_project_options INTERFACE)
+target_compile_options(asynchat_project_options INTERFACE -Wall -Wextra -Werror)
+if(ASYNCHAT_SANITIZE)
+  target_compile_options(asynchat_project_options INTERFACE
+    -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(asynchat_project_options INTERFACE -fsanitize=address,undefined)
+endif()
+
+# asynchat_layer(NAME ...) declares the library target for one layer with its alias asynchat::NAME.
+function(asynchat_layer name)
+  add_library(asynchat_${name} ${ARGN})
+  add_library(asynchat::${name} ALIAS asynchat_${name})
+  set_target_properties(asynchat_${name} PROPERTIES EXPORT_NAME ${name} OUTPUT_NAME asynchat_${name})
+  target_include_directories(asynchat_${name} PUBLIC
+    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_link_libraries(asynchat_${name} PRIVATE $<BUILD_INTERFACE:asynchat_project_options>)
+  target_compile_features(asynchat_${name} PUBLIC cxx_std_20)
+  set_property(GLOBAL APPEND PROPERTY ASYNCHAT_LAYERS asynchat_${name})
+  install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+endfunction()

@@ -1,0 +1,166 @@
+#pragma once
+// asyncore::dispatcher — Python's asyncore.dispatcher: a non-blocking socket in a socket_map, told of its
+// events through the handle_* methods a subclass overrides.
+//
+// Lifetime: see ref.hpp. Make channels with asyncore::make<T>(args...); the map keeps them alive until they
+// close. A handler may close its own channel or any other, or make new ones, at any point.
+//
+// Interest (when readable()/writable() are asked): Python asks every channel on every pass, which makes each
+// pass O(all channels). Here a channel's answers are kept by the loop and asked again only
+//   1. when it enters a map (add_channel, create_socket, set_socket),
+//   2. after the loop has delivered any event to it (after its handler returns),
+//   3. after listen/connect/close and the buffering calls of dispatcher_with_send and async_chat,
+//   4. when anyone calls refresh_interest() on it — do so when a readable()/writable() override depends on
+//      state that changes outside that channel's own handlers (another channel's buffer, a timer),
+//   5. on every pass, if set_interest_every_pass(true) was called (Python's cost, for code that cannot say).
+// Re-evaluation happens once per pass, just before the wait, however often it was asked for.
+#include <cstddef>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include <sys/socket.h>
+
+#include "address.hpp"
+#include "ref.hpp"
+#include "socket.hpp"
+
+namespace asyncore {
+
+class socket_map;
+namespace detail { struct loop_access; }
+
+class dispatcher {
+public:
+    explicit dispatcher(socket_map* map = nullptr);
+    // Wraps a socket that is (usually) already connected, as dispatcher(sock) does in Python: made non-blocking,
+    // added to the map, connected() set if it has a peer.
+    explicit dispatcher(class socket sock, socket_map* map = nullptr);
+    virtual ~dispatcher();
+    dispatcher(const dispatcher&) = delete;
+    dispatcher& operator=(const dispatcher&) = delete;
+
+    // ---- predicates the loop asks (see "Interest" above). Defaults: both true.
+    virtual bool readable();
+    virtual bool writable();
+
+    // ---- the handlers a subclass overrides
+    virtual void handle_read();
+    virtual void handle_write();
+    virtual void handle_expt();
+    virtual void handle_connect();
+    virtual void handle_accept();                      // default: accept() and hand the pair to handle_accepted
+    virtual void handle_accepted(class socket sock, address addr); // default: close it and log a warning
+    virtual void handle_close();                       // default: log a warning and close()
+    virtual void handle_error();                       // default: log compact_exception() and handle_close()
+
+    // ---- the event layer that calls them (Python's handle_*_event); rarely overridden
+    virtual void handle_read_event();
+    virtual void handle_write_event();
+    virtual void handle_expt_event();
+    virtual void handle_connect_event();
+
+    // ---- socket methods
+    void create_socket(int family = AF_INET, int type = SOCK_STREAM);
+    void set_socket(class socket sock, socket_map* map = nullptr);
+    void set_reuse_addr();
+    void listen(int backlog);
+    void bind(const address& addr);
+    // Non-blocking: returns at once; handle_connect runs on the first read or write event, after SO_ERROR is
+    // checked (a refused connect goes to handle_error as std::system_error(ECONNREFUSED)).
+    void connect(const address& addr);
+    // Nothing when no connection is waiting (EWOULDBLOCK) or it was aborted (ECONNABORTED).
+    std::optional<std::pair<class socket, address>> accept();
+    // Bytes sent; 0 when the socket would block, or when the peer is gone (handle_close has then run).
+    // Other errors throw std::system_error. Virtual because dispatcher_with_send buffers here, as in Python.
+    virtual std::size_t send(std::string_view data);
+    // Bytes received into buf. 0 means nothing was read: either the peer closed (handle_close has then run and
+    // connected() is false) or the socket would block (Python raises BlockingIOError there; this does not).
+    std::size_t recv(char* buf, std::size_t n);
+    std::string recv(std::size_t n);
+    // Idempotent: takes the channel out of its map and closes the socket.
+    virtual void close();
+
+    // ---- state, as Python's attributes
+    bool connected() const noexcept { return connected_; }
+    bool accepting() const noexcept { return accepting_; }
+    bool connecting() const noexcept { return connecting_; }
+    // True once the library has delivered handle_close for the current socket; it does so at most once.
+    bool closing() const noexcept { return closing_; }
+    const std::optional<address>& addr() const noexcept { return addr_; }
+    class socket& sock() noexcept { return socket_; }       // Python's self.socket
+    const class socket& sock() const noexcept { return socket_; }
+    int fileno() const noexcept { return fileno_; }
+
+    // ---- the map
+    void add_channel(socket_map* map = nullptr);
+    void del_channel(socket_map* map = nullptr);
+    socket_map& map() const noexcept { return *map_; }
+
+    // ---- interest
+    void refresh_interest() noexcept;
+    void set_interest_every_pass(bool on);
+
+    // ---- logging: log() writes "log: MESSAGE" to stderr, log_info() "TYPE: MESSAGE" to stdout unless TYPE is in
+    // ignore_log_types.
+    virtual void log(std::string_view message);
+    virtual void log_info(std::string_view message, std::string_view type = "info");
+    std::set<std::string, std::less<>> ignore_log_types{"warning"};
+    bool debug = false;
+    // "<TYPE [listening|connected] [ADDR] at 0xPTR>", as Python's repr.
+    virtual std::string repr() const;
+
+protected:
+    bool connected_ = false;
+    bool accepting_ = false;
+    bool connecting_ = false;
+    std::optional<address> addr_;
+
+    // The library's path to handle_close: delivers it unless it was already delivered for this socket, and closes
+    // the channel itself if asked a second time while the user's handle_close left it open.
+    void fire_close();
+
+private:
+    template <class T> friend class ref;
+    template <class T, class... A> friend ref<T> make(A&&... args);
+    friend class socket_map;
+    friend struct detail::loop_access;
+
+    unsigned wanted_interest();
+    bool registered() const noexcept { return generation_ != 0; }
+    // Keeps a shared-owned channel alive across a call that may release the map's reference to it.
+    ref<dispatcher> pin() noexcept { return ref<dispatcher>(this); }
+
+    class socket socket_;
+    socket_map* map_;
+    int fileno_ = -1;
+    bool closing_ = false;
+    bool heap_owned_ = false;
+    bool in_dirty_list_ = false;
+    bool every_pass_ = false;
+    unsigned registered_interest_ = 0;
+    std::size_t dirty_index_ = 0;        // position in the map's dirty list while in_dirty_list_
+    std::uint64_t generation_ = 0;       // the map's registration number; changes on every add/del
+    std::uint32_t refs_ = 0;
+};
+
+// Makes a shared-owned channel: new T(args...), kept alive by its map and by refs (see ref.hpp).
+template <class T, class... A> ref<T> make(A&&... args) {
+    static_assert(std::is_base_of_v<dispatcher, T>, "asyncore::make makes dispatchers");
+    T* p = new T(std::forward<A>(args)...);
+    static_cast<dispatcher*>(p)->heap_owned_ = true;
+    return ref<T>(p);
+}
+
+template <class T> void ref<T>::acquire() noexcept {
+    if (p_) ++static_cast<dispatcher*>(p_)->refs_;
+}
+
+template <class T> void ref<T>::release(T* p) noexcept {
+    auto* d = static_cast<dispatcher*>(p);
+    if (--d->refs_ == 0 && d->heap_owned_) delete d;
+}
+
+} // namespace asyncore

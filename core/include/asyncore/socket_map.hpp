@@ -1,0 +1,81 @@
+#pragma once
+// asyncore::socket_map — Python's `map` argument: the channels one loop serves, indexed by fd, together with
+// the state the loop keeps between passes (the poller and its registered interest, and the timers).
+// Channels of any dispatcher subclass mix freely in one map. A map and its channels belong to one thread.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "poller.hpp"
+#include "ref.hpp"
+#include "timers.hpp"
+
+namespace asyncore {
+
+class socket_map {
+public:
+    socket_map();
+    // Closes every channel still in the map (close_all with ignore_all), which releases the shared-owned ones.
+    ~socket_map();
+    socket_map(const socket_map&) = delete;
+    socket_map& operator=(const socket_map&) = delete;
+
+    // Python's module-level asyncore.socket_map, used wherever a map is not given.
+    static socket_map& default_map();
+
+    std::size_t size() const noexcept { return count_; }
+    bool empty() const noexcept { return count_ == 0; }
+    // The channel registered under fd, or nullptr.
+    dispatcher* get(int fd) const noexcept;
+    // A snapshot of the channels, in fd order: safe to iterate while closing them.
+    std::vector<ref<dispatcher>> channels() const;
+    // Takes every channel out of the map without closing it (Python's map.clear()).
+    void clear() noexcept;
+
+    // Runs fn once, `delay` from now, from this map's loop (see timers.hpp). Cancel through the handle.
+    timer_handle call_later(std::chrono::duration<double> delay, std::function<void()> fn);
+    std::size_t pending_timers() const noexcept { return timers_.pending(); }
+
+    // One pass of the loop: apply interest changes, wait up to `timeout` (less if a timer falls due sooner),
+    // deliver the events, run the due timers. Returns the number of channel events delivered.
+    std::size_t run_pass(std::chrono::duration<double> timeout, std::string_view backend);
+
+    // The backend of the last pass ("" before the first).
+    std::string_view backend() const noexcept;
+
+private:
+    friend class dispatcher;
+    struct slot {
+        ref<dispatcher> channel;
+        std::uint64_t generation = 0;
+    };
+    struct pending_event {
+        int fd;
+        std::uint64_t generation;
+        unsigned events;
+    };
+
+    void attach(dispatcher& d);          // add_channel
+    void detach(dispatcher& d) noexcept; // del_channel
+    void mark_dirty(dispatcher& d);
+    void forget_dirty(dispatcher& d) noexcept;
+    void set_every_pass(dispatcher& d, bool on);
+    void use_backend(std::string_view name);
+    void apply_interest(dispatcher& d);
+    void apply_all_interest();
+
+    std::vector<slot> slots_;
+    std::size_t count_ = 0;
+    std::uint64_t next_generation_ = 1;
+    std::vector<dispatcher*> dirty_;              // interest to re-evaluate before the next wait (null: gone)
+    std::vector<dispatcher*> every_pass_;         // channels asked readable()/writable() on every pass
+    std::vector<pending_event> pending_;          // this pass's events, snapshotted before any handler runs
+    std::unique_ptr<poller> poller_;
+    timer_queue timers_;
+};
+
+} // namespace asyncore

@@ -1,0 +1,271 @@
+#include "asyncore/dispatcher.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <iostream>
+#include <system_error>
+#include <typeinfo>
+
+#include "asyncore/loop.hpp"
+#include "asyncore/socket_map.hpp"
+#include "detail.hpp"
+
+namespace asyncore {
+
+dispatcher::dispatcher(socket_map* map) : map_(map ? map : &socket_map::default_map()) {}
+
+dispatcher::dispatcher(class socket sock, socket_map* map) : dispatcher(map) {
+    sock.set_blocking(false);
+    set_socket(std::move(sock));
+    connected_ = true;
+    try {
+        addr_ = socket_.getpeername();
+    } catch (const std::system_error& e) {
+        if (e.code().value() == ENOTCONN || e.code().value() == EINVAL) {
+            connected_ = false; // an unconnected socket was handed over
+        } else {
+            del_channel();      // broken in some unknown way: keep it out of the poll set
+            throw;
+        }
+    }
+}
+
+dispatcher::~dispatcher() {
+    heap_owned_ = false; // nothing may delete us again while we leave the map
+    if (registered()) map_->detach(*this);
+    map_->forget_dirty(*this);
+}
+
+bool dispatcher::readable() { return true; }
+bool dispatcher::writable() { return true; }
+
+void dispatcher::handle_read() { log_info("unhandled read event", "warning"); }
+void dispatcher::handle_write() { log_info("unhandled write event", "warning"); }
+void dispatcher::handle_expt() { log_info("unhandled incoming priority event", "warning"); }
+void dispatcher::handle_connect() { log_info("unhandled connect event", "warning"); }
+
+void dispatcher::handle_accept() {
+    if (auto pair = accept()) handle_accepted(std::move(pair->first), std::move(pair->second));
+}
+
+void dispatcher::handle_accepted(class socket sock, address) {
+    sock.close();
+    log_info("unhandled accepted event", "warning");
+}
+
+void dispatcher::handle_close() {
+    log_info("unhandled close event", "warning");
+    close();
+}
+
+void dispatcher::handle_error() {
+    std::string self;
+    try {
+        self = repr();
+    } catch (...) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "<repr() failed for object at %p>", static_cast<void*>(this));
+        self = buf;
+    }
+    log_info("uncaptured exception, closing channel " + self + " (" + compact_exception() + ")", "error");
+    handle_close();
+}
+
+void dispatcher::handle_read_event() {
+    if (accepting_) {
+        // Listening sockets never connect; their read event means a connection is waiting.
+        handle_accept();
+    } else if (!connected_) {
+        if (connecting_) handle_connect_event();
+        handle_read();
+    } else {
+        handle_read();
+    }
+}
+
+void dispatcher::handle_connect_event() {
+    int err = socket_.getsockopt_int(SOL_SOCKET, SO_ERROR);
+    if (err != 0) throw std::system_error(err, std::system_category(), "connect");
+    handle_connect();
+    connected_ = true;
+    connecting_ = false;
+    refresh_interest();
+}
+
+void dispatcher::handle_write_event() {
+    if (accepting_) return; // a listening socket has nothing to write; pretend it did not happen
+    if (!connected_ && connecting_) handle_connect_event();
+    handle_write();
+}
+
+void dispatcher::handle_expt_event() {
+    // An exceptional condition is either a socket error (then the peer is as good as gone) or OOB data.
+    if (socket_.getsockopt_int(SOL_SOCKET, SO_ERROR) != 0)
+        fire_close();
+    else
+        handle_expt();
+}
+
+void dispatcher::create_socket(int family, int type) {
+    set_socket(asyncore::socket(family, type));
+}
+
+void dispatcher::set_socket(class socket sock, socket_map* map) {
+    auto self = pin();
+    if (registered()) map_->detach(*this);
+    socket_ = std::move(sock);
+    fileno_ = socket_.fileno();
+    closing_ = false;
+    add_channel(map);
+}
+
+void dispatcher::set_reuse_addr() {
+    try {
+        socket_.setsockopt_int(SOL_SOCKET, SO_REUSEADDR, socket_.getsockopt_int(SOL_SOCKET, SO_REUSEADDR) | 1);
+    } catch (const std::system_error&) {
+        // As Python: a platform without SO_REUSEADDR just goes without.
+    }
+}
+
+void dispatcher::listen(int backlog) {
+    accepting_ = true;
+    socket_.listen(backlog);
+    refresh_interest();
+}
+
+void dispatcher::bind(const address& addr) {
+    addr_ = addr;
+    socket_.bind(addr);
+}
+
+void dispatcher::connect(const address& addr) {
+    connected_ = false;
+    connecting_ = true;
+    refresh_interest();
+    int err = socket_.connect_ex(addr);
+    if (err == EINPROGRESS || err == EALREADY || err == EWOULDBLOCK) {
+        addr_ = addr;
+        return;
+    }
+    if (err == 0 || err == EISCONN) {
+        addr_ = addr;
+        handle_connect_event();
+        return;
+    }
+    throw std::system_error(err, std::system_category(), "connect to " + addr.to_string());
+}
+
+std::optional<std::pair<class socket, address>> dispatcher::accept() { return socket_.accept(); }
+
+std::size_t dispatcher::send(std::string_view data) {
+    auto sent = socket_.send_some(data.data(), data.size());
+    if (sent >= 0) return static_cast<std::size_t>(sent);
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return 0;
+    if (is_disconnect_errno(err)) {
+        fire_close();
+        return 0;
+    }
+    throw std::system_error(err, std::system_category(), "send");
+}
+
+std::size_t dispatcher::recv(char* buf, std::size_t n) {
+    auto got = socket_.recv_some(buf, n);
+    if (got > 0) return static_cast<std::size_t>(got);
+    if (got == 0) {
+        // A closed connection is signalled by a read event and recv returning 0.
+        if (n != 0) fire_close();
+        return 0;
+    }
+    int err = errno;
+    if (err == EAGAIN || err == EWOULDBLOCK) return 0;
+    if (is_disconnect_errno(err)) {
+        fire_close();
+        return 0;
+    }
+    throw std::system_error(err, std::system_category(), "recv");
+}
+
+std::string dispatcher::recv(std::size_t n) {
+    std::string out(n, '\0');
+    out.resize(recv(out.data(), n));
+    return out;
+}
+
+void dispatcher::close() {
+    auto self = pin();
+    connected_ = false;
+    accepting_ = false;
+    connecting_ = false;
+    del_channel();
+    fileno_ = -1;
+    try {
+        socket_.close();
+    } catch (const std::system_error& e) {
+        if (e.code().value() != ENOTCONN && e.code().value() != EBADF) throw;
+    }
+}
+
+void dispatcher::fire_close() {
+    if (closing_) {
+        // Told once already and still open: a handle_close that never closes would be told again on every pass,
+        // so the library closes the channel itself.
+        if (socket_.valid()) close();
+        return;
+    }
+    closing_ = true;
+    handle_close();
+}
+
+void dispatcher::add_channel(socket_map* map) {
+    if (map && map != map_) {
+        if (registered()) map_->detach(*this);
+        map_ = map;
+    }
+    map_->attach(*this);
+}
+
+void dispatcher::del_channel(socket_map* map) {
+    auto self = pin();
+    (map ? map : map_)->detach(*this);
+}
+
+void dispatcher::refresh_interest() noexcept {
+    if (registered()) map_->mark_dirty(*this);
+}
+
+void dispatcher::set_interest_every_pass(bool on) {
+    every_pass_ = on;
+    if (registered()) map_->set_every_pass(*this, on);
+}
+
+unsigned dispatcher::wanted_interest() {
+    if (fileno_ < 0) return 0;
+    unsigned events = 0;
+    if (readable()) events |= POLLIN | POLLPRI;
+    // Listening sockets are never asked to write.
+    if (!accepting_ && writable()) events |= POLLOUT;
+    return events;
+}
+
+void dispatcher::log(std::string_view message) { std::cerr << "log: " << message << '\n'; }
+
+void dispatcher::log_info(std::string_view message, std::string_view type) {
+    if (ignore_log_types.find(type) == ignore_log_types.end()) std::cout << type << ": " << message << '\n';
+}
+
+std::string dispatcher::repr() const {
+    std::string out = "<" + detail::demangle(typeid(*this).name());
+    if (accepting_ && addr_)
+        out += " listening";
+    else if (connected_)
+        out += " connected";
+    if (addr_) out += " " + addr_->to_string();
+    char buf[32];
+    std::snprintf(buf, sizeof buf, " at %p>", static_cast<const void*>(this));
+    return out + buf;
+}
+
+} // namespace asyncore
