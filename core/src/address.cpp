@@ -118,12 +118,14 @@ std::string address::host() const {
 }
 
 std::string address::to_string() const {
+    std::string out;
     switch (family()) {
-    case AF_INET: return host() + ":" + std::to_string(port());
-    case AF_INET6: return "[" + host() + "]:" + std::to_string(port());
-    case AF_UNIX: return "unix:" + host();
-    default: return "<unspecified>";
+    case AF_INET: out.append(host()).append(":").append(std::to_string(port())); break;
+    case AF_INET6: out.append("[").append(host()).append("]:").append(std::to_string(port())); break;
+    case AF_UNIX: out.append("unix:").append(host()); break;
+    default: out = "<unspecified>";
     }
+    return out;
 }
 
 bool operator==(const address& a, const address& b) noexcept {

@@ -14,6 +14,34 @@
 
 namespace asyncore {
 
+namespace {
+const std::shared_ptr<const std::set<std::string, std::less<>>>& default_log_types() {
+    static const auto types = std::make_shared<const std::set<std::string, std::less<>>>(
+        std::set<std::string, std::less<>>{"warning"});
+    return types;
+}
+} // namespace
+
+log_type_set::log_type_set() : types_(default_log_types()) {}
+
+log_type_set::log_type_set(std::initializer_list<std::string> types)
+    : types_(std::make_shared<const std::set<std::string, std::less<>>>(types)) {}
+
+bool log_type_set::contains(std::string_view type) const { return types_ && types_->find(type) != types_->end(); }
+
+void log_type_set::insert(std::string type) {
+    auto copy = types_ ? *types_ : std::set<std::string, std::less<>>{};
+    copy.insert(std::move(type));
+    types_ = std::make_shared<const std::set<std::string, std::less<>>>(std::move(copy));
+}
+
+void log_type_set::erase(std::string_view type) {
+    if (!contains(type)) return;
+    auto copy = *types_;
+    copy.erase(copy.find(type));
+    types_ = std::make_shared<const std::set<std::string, std::less<>>>(std::move(copy));
+}
+
 dispatcher::dispatcher(socket_map* map) : map_(map ? map : &socket_map::default_map()) {}
 
 dispatcher::dispatcher(class socket sock, socket_map* map) : dispatcher(map) {
@@ -145,13 +173,11 @@ void dispatcher::connect(const address& addr) {
     connecting_ = true;
     refresh_interest();
     int err = socket_.connect_ex(addr);
-    if (err == EINPROGRESS || err == EALREADY || err == EWOULDBLOCK) {
+    // A connect that completes at once (Unix sockets, some loopback cases) is reported like one in progress: on
+    // the first event. Python calls handle_connect here, but connect() is usually called from a constructor,
+    // where C++ would run the base class's handle_connect instead of the subclass's.
+    if (err == 0 || err == EISCONN || err == EINPROGRESS || err == EALREADY || err == EWOULDBLOCK) {
         addr_ = addr;
-        return;
-    }
-    if (err == 0 || err == EISCONN) {
-        addr_ = addr;
-        handle_connect_event();
         return;
     }
     throw std::system_error(err, std::system_category(), "connect to " + addr.to_string());
@@ -159,16 +185,27 @@ void dispatcher::connect(const address& addr) {
 
 std::optional<std::pair<class socket, address>> dispatcher::accept() { return socket_.accept(); }
 
-std::size_t dispatcher::send(std::string_view data) {
-    auto sent = socket_.send_some(data.data(), data.size());
-    if (sent >= 0) return static_cast<std::size_t>(sent);
+std::size_t dispatcher::sent_or_closed(std::ptrdiff_t rc, const char* what) {
+    if (rc >= 0) return static_cast<std::size_t>(rc);
     int err = errno;
     if (err == EAGAIN || err == EWOULDBLOCK) return 0;
     if (is_disconnect_errno(err)) {
         fire_close();
         return 0;
     }
-    throw std::system_error(err, std::system_category(), "send");
+    throw std::system_error(err, std::system_category(), what);
+}
+
+std::size_t dispatcher::send(std::string_view data) {
+    return sent_or_closed(socket_.send_some(data.data(), data.size()), "send");
+}
+
+std::size_t dispatcher::sendv(const iovec* iov, int iovcnt) {
+    return sent_or_closed(socket_.sendv_some(iov, iovcnt), "writev");
+}
+
+std::size_t dispatcher::send_file(int file_fd, std::uint64_t offset, std::size_t count) {
+    return sent_or_closed(socket_.sendfile_some(file_fd, offset, count), "sendfile");
 }
 
 std::size_t dispatcher::recv(char* buf, std::size_t n) {
@@ -253,7 +290,7 @@ unsigned dispatcher::wanted_interest() {
 void dispatcher::log(std::string_view message) { std::cerr << "log: " << message << '\n'; }
 
 void dispatcher::log_info(std::string_view message, std::string_view type) {
-    if (ignore_log_types.find(type) == ignore_log_types.end()) std::cout << type << ": " << message << '\n';
+    if (!ignore_log_types.contains(type)) std::cout << type << ": " << message << '\n';
 }
 
 std::string dispatcher::repr() const {

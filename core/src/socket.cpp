@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -152,6 +153,14 @@ std::ptrdiff_t socket::sendv_some(const iovec* iov, int iovcnt) noexcept {
             rc = ::writev(fd_, iov, iovcnt);
         }
     } while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+std::ptrdiff_t socket::sendfile_some(int file_fd, std::uint64_t offset, std::size_t count) noexcept {
+    auto off = static_cast<off_t>(offset);
+    ssize_t rc;
+    do rc = ::sendfile(fd_, file_fd, &off, count);
+    while (rc < 0 && errno == EINTR);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 #include "loop.hpp"
 #include "poller.hpp"
 #include "ref.hpp"
+#include "signals.hpp"
 #include "socket.hpp"
 #include "socket_map.hpp"
 #include "timers.hpp"

@@ -15,6 +15,8 @@
 //   5. on every pass, if set_interest_every_pass(true) was called (Python's cost, for code that cannot say).
 // Re-evaluation happens once per pass, just before the wait, however often it was asked for.
 #include <cstddef>
+#include <initializer_list>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -31,6 +33,23 @@ namespace asyncore {
 
 class socket_map;
 namespace detail { struct loop_access; }
+
+// The log types log_info() stays quiet about (Python's ignore_log_types, a class-level frozenset there). Every
+// dispatcher starts out sharing one default set, {"warning"}, so the set costs an idle channel no allocation;
+// assigning or inserting gives that dispatcher its own copy.
+class log_type_set {
+public:
+    log_type_set();
+    log_type_set(std::initializer_list<std::string> types);
+    bool contains(std::string_view type) const;
+    void insert(std::string type);
+    void erase(std::string_view type);
+    void clear() { types_ = std::make_shared<const std::set<std::string, std::less<>>>(); }
+    bool empty() const noexcept { return !types_ || types_->empty(); }
+
+private:
+    std::shared_ptr<const std::set<std::string, std::less<>>> types_;
+};
 
 class dispatcher {
 public:
@@ -69,13 +88,18 @@ public:
     void listen(int backlog);
     void bind(const address& addr);
     // Non-blocking: returns at once; handle_connect runs on the first read or write event, after SO_ERROR is
-    // checked (a refused connect goes to handle_error as std::system_error(ECONNREFUSED)).
+    // checked (a refused connect goes to handle_error as std::system_error(ECONNREFUSED)) — even when the connect
+    // completed at once, so that a connect() called in a constructor reaches the subclass's handle_connect.
     void connect(const address& addr);
     // Nothing when no connection is waiting (EWOULDBLOCK) or it was aborted (ECONNABORTED).
     std::optional<std::pair<class socket, address>> accept();
     // Bytes sent; 0 when the socket would block, or when the peer is gone (handle_close has then run).
     // Other errors throw std::system_error. Virtual because dispatcher_with_send buffers here, as in Python.
     virtual std::size_t send(std::string_view data);
+    // Extensions with send()'s rules: several buffers in one writev(2); count bytes of a file from offset with
+    // sendfile(2) (regular files), which leaves the bytes in the kernel.
+    std::size_t sendv(const iovec* iov, int iovcnt);
+    std::size_t send_file(int file_fd, std::uint64_t offset, std::size_t count);
     // Bytes received into buf. 0 means nothing was read: either the peer closed (handle_close has then run and
     // connected() is false) or the socket would block (Python raises BlockingIOError there; this does not).
     std::size_t recv(char* buf, std::size_t n);
@@ -107,7 +131,7 @@ public:
     // ignore_log_types.
     virtual void log(std::string_view message);
     virtual void log_info(std::string_view message, std::string_view type = "info");
-    std::set<std::string, std::less<>> ignore_log_types{"warning"};
+    log_type_set ignore_log_types;
     bool debug = false;
     // "<TYPE [listening|connected] [ADDR] at 0xPTR>", as Python's repr.
     virtual std::string repr() const;
@@ -129,6 +153,8 @@ private:
     friend struct detail::loop_access;
 
     unsigned wanted_interest();
+    // What a send-like call returns for the syscall result rc (errno set when rc < 0).
+    std::size_t sent_or_closed(std::ptrdiff_t rc, const char* what);
     bool registered() const noexcept { return generation_ != 0; }
     // Keeps a shared-owned channel alive across a call that may release the map's reference to it.
     ref<dispatcher> pin() noexcept { return ref<dispatcher>(this); }

@@ -2,6 +2,7 @@
 // asyncore::socket — an owned, non-blocking, close-on-exec file descriptor with Python's socket methods.
 // Errors are thrown as std::system_error carrying the errno (Python's OSError). EINTR is retried inside.
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,7 @@ public:
     std::ptrdiff_t recv_some(void* buf, std::size_t n, int flags = 0) noexcept;
     std::ptrdiff_t send_some(const void* buf, std::size_t n, int flags = 0) noexcept;
     std::ptrdiff_t sendv_some(const iovec* iov, int iovcnt) noexcept;
+    std::ptrdiff_t sendfile_some(int file_fd, std::uint64_t offset, std::size_t count) noexcept;
 
     int getsockopt_int(int level, int name) const;
     void setsockopt_int(int level, int name, int value);

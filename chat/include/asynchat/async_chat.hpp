@@ -1,0 +1,102 @@
+#pragma once
+// asynchat::async_chat — Python's asynchat.async_chat: a dispatcher that frames its input by a terminator and
+// sends its output from a producer FIFO. It is thin glue: the framing is asynchat::framer and the FIFO is
+// asynchat::output_queue, both sans-I/O (framer.hpp, producers.hpp).
+//
+// Subclass it and override collect_incoming_data() and found_terminator():
+//
+//   struct line_echo : asynchat::async_chat {
+//       std::string line;
+//       explicit line_echo(asyncore::socket s) : async_chat(std::move(s)) { set_terminator("\r\n"); }
+//       void collect_incoming_data(std::string_view data) override { line.append(data); }
+//       void found_terminator() override { push(std::move(line) + "\r\n"); line.clear(); }
+//   };
+//
+// What differs from Python, deliberately (docs/porting.md has the full list):
+//   * Cost is linear in the bytes received however they are segmented, and collect_incoming_data gets views into
+//     the receive buffer (no copy per message); Python re-copies its buffer after every terminator.
+//   * An idle channel holds no receive buffer: reads go through one buffer per thread, and only the bytes of a
+//     possible partial delimiter are kept between reads.
+//   * push() inside a read handler only queues; what the read produced goes out together, in one writev(2), when
+//     the handler returns. Outside a read handler push() sends at once, as in Python.
+//   * max_message bounds the bytes collected between two terminators (default 0: unlimited, as Python). Past it
+//     the channel gets handle_error with asynchat::message_too_long, whose default closes it.
+#include <concepts>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <asyncore/dispatcher.hpp>
+
+#include "framer.hpp"
+#include "producers.hpp"
+
+namespace asynchat {
+
+class async_chat : public asyncore::dispatcher, public framer_sink {
+public:
+    explicit async_chat(asyncore::socket_map* map = nullptr) : dispatcher(map) {}
+    explicit async_chat(asyncore::socket sock, asyncore::socket_map* map = nullptr)
+        : dispatcher(std::move(sock), map) {}
+
+    // ---- input
+    // Called with each piece of the current message (never empty; the view lives only during the call).
+    void collect_incoming_data(std::string_view data) override = 0;
+    // Called when the terminator is found; set_terminator here applies to the bytes already received.
+    void found_terminator() override = 0;
+
+    // A delimiter ("\r\n", any length; "" means none), a byte count (negative: std::invalid_argument), or none.
+    void set_terminator(terminator t) { framer_.set_terminator(std::move(t)); }
+    void set_terminator(const char* delimiter) { set_terminator(terminator(delimiter)); }
+    void set_terminator(std::string_view delimiter) { set_terminator(terminator(delimiter)); }
+    void set_terminator(const std::string& delimiter) { set_terminator(terminator(std::string_view(delimiter))); }
+    template <std::integral I>
+        requires(!std::same_as<I, bool>)
+    void set_terminator(I count) { set_terminator(terminator::count(count)); }
+    // For a count terminator, the bytes still expected (0 once found), as in Python.
+    const terminator& get_terminator() const noexcept { return framer_.get_terminator(); }
+
+    void set_max_message(std::size_t bytes) noexcept { framer_.set_max_message(bytes); }
+    std::size_t max_message() const noexcept { return framer_.max_message(); }
+
+    // ---- output
+    void push(std::string data);
+    void push(std::string_view data) { push(std::string(data)); }
+    void push(const char* data) { push(std::string(data)); }
+    void push_with_producer(std::unique_ptr<producer> p);
+    // Closes the channel (handle_close) once everything queued before this call is sent.
+    void close_when_done();
+    // Sends what it can now: up to ac_out_buffer_size bytes in one writev(2), or a file range with sendfile(2).
+    void initiate_send();
+    // Emergencies only: drops unread input state and all queued output.
+    void discard_buffers();
+
+    // ---- dispatcher overrides
+    void handle_read() override;
+    void handle_write() override;
+    void handle_close() override;
+    bool readable() override;
+    bool writable() override;
+
+    // Bytes read per recv (one buffer per thread, not per channel) and most bytes sent per writable event.
+    std::size_t ac_in_buffer_size = 65536;
+    std::size_t ac_out_buffer_size = 65536;
+
+protected:
+    // Python's helpers for a subclass that wants the message collected for it: _collect_incoming_data appends
+    // to an internal buffer, _get_data returns and clears it.
+    void _collect_incoming_data(std::string_view data) { incoming_.append(data); }
+    std::string _get_data() { return std::exchange(incoming_, std::string()); }
+
+    framer& input_framer() noexcept { return framer_; }
+    output_queue& output() noexcept { return out_; }
+
+private:
+    framer framer_;
+    output_queue out_;
+    std::string incoming_;
+    bool reading_ = false; // inside handle_read's framing: push() defers its send to the end of the read
+};
+
+} // namespace asynchat

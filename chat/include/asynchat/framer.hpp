@@ -1,0 +1,174 @@
+#pragma once
+// asynchat::framer — the input half of Python's asynchat.async_chat (the loop in handle_read) as a sans-I/O
+// engine: bytes go in through feed(), messages come out through a framer_sink. No socket is touched, so the same
+// engine serves every transport and can be tested on byte strings alone.
+//
+// Semantics are Python's, event for event (tests/chat/test_framer_python_oracle.cpp runs both side by side):
+//   * none, an empty delimiter and a count of 0 are "no terminator": every byte is collected, nothing is found;
+//   * a count terminator counts down across feeds, calls found_terminator when it reaches 0 and stays at 0
+//     (so the bytes after it are collected as with none) until the user sets another terminator;
+//   * a delimiter is found even when split across feeds; two adjacent delimiters give found_terminator with
+//     nothing collected in between;
+//   * the terminator is re-read after every callback, so one set inside found_terminator applies to the rest of
+//     the bytes already fed (the HTTP header -> Content-Length body switch).
+// Unlike Python, collect_incoming_data is never called with zero bytes, and the cost is linear in the input
+// however it is segmented (Python re-concatenates and re-searches its whole buffer on every recv).
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+
+namespace asynchat {
+
+// What ends a message: nothing, a byte string of any length, or a number of bytes. Mirrors the values Python's
+// set_terminator accepts (None, bytes, int); get_terminator() of a count gives the bytes still to come.
+class terminator {
+public:
+    enum class kind : unsigned char { none, delimiter, count };
+
+    terminator() noexcept = default;                         // None
+    terminator(std::nullptr_t) noexcept {}                   // set_terminator(nullptr) reads as Python's None
+    terminator(std::string bytes) : kind_(kind::delimiter), bytes_(std::move(bytes)) {}
+    terminator(std::string_view bytes) : kind_(kind::delimiter), bytes_(bytes) {}
+    // A null pointer is None; anything else is a NUL-terminated delimiter (use string_view for embedded NULs).
+    terminator(const char* bytes) : kind_(bytes ? kind::delimiter : kind::none), bytes_(bytes ? bytes : "") {}
+
+    static terminator none() noexcept { return {}; }
+    static terminator delimiter(std::string bytes) { return terminator(std::move(bytes)); }
+    // Any integer type, so that a negative int is rejected (Python's ValueError) instead of silently becoming
+    // a huge std::size_t.
+    template <std::integral I>
+        requires(!std::same_as<std::remove_cv_t<I>, bool>)
+    static terminator count(I n) {
+        if constexpr (std::is_signed_v<I>) {
+            if (n < 0) throw std::invalid_argument("asynchat::terminator: the number of received bytes must be positive");
+        }
+        terminator t;
+        t.kind_ = kind::count;
+        t.count_ = static_cast<std::size_t>(n);
+        return t;
+    }
+
+    kind type() const noexcept { return kind_; }
+    bool is_none() const noexcept { return kind_ == kind::none; }
+    bool is_delimiter() const noexcept { return kind_ == kind::delimiter; }
+    bool is_count() const noexcept { return kind_ == kind::count; }
+    // The delimiter bytes; empty unless is_delimiter().
+    std::string_view bytes() const noexcept { return bytes_; }
+    // The bytes still to collect before found_terminator; 0 unless is_count().
+    std::size_t remaining() const noexcept { return count_; }
+
+    // Python's truthiness, which is what handle_read tests: false for None, b'' and 0.
+    explicit operator bool() const noexcept {
+        return kind_ == kind::delimiter ? !bytes_.empty() : kind_ == kind::count && count_ != 0;
+    }
+
+    // Exact value equality, as Python's ==: None, b'' and 0 all mean "no terminator" but are different values.
+    friend bool operator==(const terminator&, const terminator&) = default;
+    // Python's repr: None, b'\r\n', 42.
+    friend std::ostream& operator<<(std::ostream& os, const terminator& t);
+
+private:
+    friend class framer;
+    kind kind_ = kind::none;
+    std::string bytes_;
+    std::size_t count_ = 0;
+};
+
+// Thrown by framer::feed when a message would exceed max_message bytes. The framer has then been reset(); the
+// stream is out of step with its framing, so the channel should be closed.
+class message_too_long : public std::length_error {
+public:
+    message_too_long(std::size_t limit, std::size_t attempted);
+    std::size_t limit() const noexcept { return limit_; }
+    // The message length the rejected bytes would have made.
+    std::size_t attempted() const noexcept { return attempted_; }
+
+private:
+    std::size_t limit_;
+    std::size_t attempted_;
+};
+
+// Receives the framer's output; async_chat implements it with its two overridable methods.
+struct framer_sink {
+    virtual ~framer_sink() = default;
+    // A piece of the current message, never empty. The view is valid only during the call: it points into the
+    // buffer given to feed() (or, for the few carried bytes of a split delimiter, into the framer).
+    virtual void collect_incoming_data(std::string_view data) = 0;
+    virtual void found_terminator() = 0;
+};
+
+// Given haystack, the length of the longest proper prefix of needle that haystack ends with (Python's
+// find_prefix_at_end): ("qwerty\r", "\r\n") -> 1, ("qwertydkjf", "\r\n") -> 0. Never needle.size() or more, so
+// a needle of fewer than 2 bytes always gives 0.
+std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needle) noexcept;
+
+// The framing engine. State kept between feeds:
+//
+//     fed buffer (caller's, borrowed for one feed() call)
+//     +--------------------------------------------+-----------+
+//     | message bytes ... delimiter ... message ... | "\r\n." ? |   <- ends with a possible partial delimiter
+//     +--------------------------------------------+-----------+
+//       handed to the sink as views, never copied         |
+//                                                         v  copied
+//     carry_ (owned)   +--------+
+//                      | "\r\n."|   < delimiter length bytes; logically precedes the next fed buffer
+//                      +--------+
+//
+// So memory is O(delimiter length) whatever the message sizes: the message itself is the sink's business,
+// bounded by max_message.
+class framer {
+public:
+    framer() = default;
+    explicit framer(terminator t, std::size_t max_message = 0) : term_(std::move(t)), max_message_(max_message) {}
+
+    // Safe to call from inside the sink's callbacks: takes effect for the bytes not yet processed, including
+    // the rest of the buffer being fed. Bytes carried from an earlier feed are framed by the new terminator,
+    // as in Python, where they are still in ac_in_buffer.
+    void set_terminator(terminator t) { term_ = std::move(t); }
+    const terminator& get_terminator() const noexcept { return term_; }
+
+    // Most bytes collected between two found_terminator calls; 0 means unlimited. Exceeding it throws
+    // message_too_long before any of the offending bytes reach the sink. With no terminator the whole stream
+    // is one message, so the limit then bounds the stream.
+    void set_max_message(std::size_t n) noexcept { max_message_ = n; }
+    std::size_t max_message() const noexcept { return max_message_; }
+
+    // Frames bytes, calling the sink zero or more times. A callback may call set_terminator, set_max_message or
+    // reset (after reset the rest of this buffer is dropped, as discard_buffers does in Python); it must not
+    // call feed on the same framer (std::logic_error) or destroy it. If a callback throws, the exception
+    // propagates and the bytes of this call not yet delivered are lost.
+    void feed(std::string_view bytes, framer_sink& sink);
+
+    // Python's discard_buffers, input side: drops the carried bytes and restarts the message-length count.
+    // The terminator is kept.
+    void reset() noexcept;
+
+    // The carried bytes: a possible start of the delimiter, not yet delivered (Python's ac_in_buffer between
+    // two reads).
+    std::string_view pending() const noexcept { return carry_; }
+    // Bytes collected since the last found_terminator (what max_message bounds).
+    std::size_t collected() const noexcept { return collected_; }
+
+private:
+    static constexpr std::size_t stop = static_cast<std::size_t>(-1);
+
+    std::size_t drain_carry(std::string& head, std::string_view data, framer_sink& sink, std::uint64_t epoch);
+    void scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
+    void check_limit(std::size_t n);
+    bool deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch);
+    bool fire(framer_sink& sink, std::uint64_t epoch);
+
+    terminator term_;
+    std::string carry_;
+    std::size_t max_message_ = 0;
+    std::size_t collected_ = 0;
+    std::uint64_t epoch_ = 0;   // bumped by reset(), so a feed in progress can tell that it must stop
+    bool feeding_ = false;
+};
+
+} // namespace asynchat

@@ -1,0 +1,171 @@
+#pragma once
+// asynchat's output side as a sans-I/O engine: producers (Python's simple_producer and friends) and the
+// output_queue that async_chat's push / push_with_producer / close_when_done / initiate_send work on. The queue
+// hands out ready bytes as iovecs for writev(2) and is told afterwards how many were written; it never touches a
+// socket itself.
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <sys/uio.h>
+
+namespace asynchat {
+
+// A byte range of an open regular file: what sendfile(2) needs to send a file_producer's remaining bytes
+// without reading them into memory.
+struct file_range {
+    int fd = -1;
+    std::uint64_t offset = 0;
+    std::uint64_t remaining = 0;
+    friend bool operator==(const file_range&, const file_range&) = default;
+};
+
+// Python's producer protocol: more() returns the next chunk, or an empty string once exhausted. The queue calls
+// more() only on the producer at the head of the unsent data, and never again after it returned empty.
+struct producer {
+    virtual ~producer();
+    virtual std::string more() = 0;
+    // For a transport that can send straight from a file: the producer's remaining bytes as a file range, or
+    // nothing (the default) when it cannot be sent that way.
+    virtual std::optional<file_range> as_file_range() const { return std::nullopt; }
+    // Tells a producer that offered a file_range that n of its bytes were sent by other means; its next more()
+    // starts after them. The default throws std::logic_error.
+    virtual void advance(std::uint64_t n);
+};
+
+// Python's simple_producer: the data in chunks of at most buffer_size bytes.
+class simple_producer final : public producer {
+public:
+    // buffer_size 0 throws std::invalid_argument (Python's would return b'' at once and so send nothing).
+    explicit simple_producer(std::string data, std::size_t buffer_size = 512);
+    std::string more() override;
+
+private:
+    std::string data_;
+    std::size_t offset_ = 0;   // bytes already returned: an index, so no chunk costs a copy of the rest
+    std::size_t buffer_size_;
+};
+
+// A producer from a function: each more() calls it; an empty result ends the producer.
+class callable_producer final : public producer {
+public:
+    explicit callable_producer(std::function<std::string()> fn);
+    std::string more() override;
+
+private:
+    std::function<std::string()> fn_;
+};
+
+enum class fd_ownership { borrow, adopt };
+
+// A file's bytes in chunks. A regular file is read with pread(2) from the offset it had when the producer was made,
+// up to the size it had then, and offers as_file_range(); anything else (a pipe) is read with read(2) until EOF,
+// and must be blocking: a producer cannot say "nothing yet" (an empty more() means exhausted). Read errors throw
+// std::system_error from more().
+class file_producer final : public producer {
+public:
+    static constexpr std::size_t default_chunk = 65536;
+
+    // Opens path read-only and owns the descriptor. Throws std::system_error if it cannot be opened.
+    explicit file_producer(const std::filesystem::path& path, std::size_t chunk_size = default_chunk);
+    // Reads fd from its current offset; closes it on destruction when adopted.
+    file_producer(int fd, fd_ownership ownership, std::size_t chunk_size = default_chunk);
+    ~file_producer() override;
+    file_producer(const file_producer&) = delete;
+    file_producer& operator=(const file_producer&) = delete;
+
+    std::string more() override;
+    std::optional<file_range> as_file_range() const override;
+    void advance(std::uint64_t n) override;   // std::out_of_range if n exceeds the remaining bytes
+
+    int fd() const noexcept { return fd_; }
+
+private:
+    void init(std::size_t chunk_size);
+
+    int fd_;
+    bool owned_;
+    bool regular_ = false;
+    std::size_t chunk_;
+    std::uint64_t offset_ = 0;      // next byte to read (regular files)
+    std::uint64_t remaining_ = 0;   // bytes left to produce (regular files)
+    bool eof_ = false;              // read(2) returned 0 (other files)
+};
+
+// The producer FIFO of async_chat. Order of everything pushed is kept: strings, producers' output, and the close
+// marker, after which nothing is handed out until the marker is popped.
+//
+//   ready_ (bytes already materialised)                    pending_ (not yet; in push order)
+//   +-------------+----------+-------+                     +----------+--------+-------+--------+
+//   |.....|str 0  |  str 1   | str 2 |   precede all of    | producer | string | close | string |
+//   +-------------+----------+-------+                     +----------+--------+-------+--------+
+//    ^     ^                                                 ^ the only producer more() is called on
+//    |     head_offset_: bytes of str 0 before it are written
+//    |     <---------- ready_bytes_ ---------->
+//
+// A push goes straight to ready_ while pending_ is empty (the common case: no producers). gather() moves items
+// from the front of pending_ to the back of ready_ (calling more() for producers) only while fewer than max_bytes
+// are ready, so no producer is read far ahead of the socket. consume() advances head_offset_ and pops finished
+// strings: O(1) amortised per string, nothing is ever erased from the front of a string. Strings in ready_ are
+// never empty, and never move while in ready_ (std::deque keeps its elements in place), so the iovecs handed out
+// stay valid until consume() or clear().
+class output_queue {
+public:
+    output_queue() = default;
+
+    // Python's push. An empty string is dropped, as Python's initiate_send drops it. Python splits big strings
+    // into ac_out_buffer_size pieces; the bytes sent are the same here without the split.
+    void push(std::string data);
+    // Python's push_with_producer. A null pointer is ignored.
+    void push_with_producer(std::unique_ptr<producer> p);
+    // Python's close_when_done: a marker reached once everything pushed before it is written.
+    void close_when_done();
+
+    // Nothing queued: no bytes, producers or close marker (Python's writable() when connected).
+    bool empty() const noexcept { return ready_.empty() && pending_.empty(); }
+    // Python's discard_buffers, output side. Safe to call from inside a producer's more().
+    void clear() noexcept;
+
+    // Fills at most max_iov iovecs with at most max_bytes bytes from the head of the queue, pulling from
+    // producers as needed; returns how many iovecs were filled. When it returns 0 for max_iov > 0 and
+    // max_bytes > 0, either empty() or close_reached() holds. Not reentrant: more() calling gather on the same
+    // queue throws std::logic_error.
+    std::size_t gather(iovec* iov, int max_iov, std::size_t max_bytes);
+    // After the transport wrote n of the bytes gathered; n greater than ready_bytes() throws std::out_of_range.
+    void consume(std::size_t n);
+    // Bytes materialised and not yet consumed (what gather can hand out without calling more()).
+    std::size_t ready_bytes() const noexcept { return ready_bytes_; }
+
+    // Everything before the close marker is written: the channel should handle_close. Meaningful after gather,
+    // which is what steps past exhausted producers (it does not call more() itself).
+    bool close_reached() const noexcept;
+    // If close_reached(), removes the marker and returns true (Python deletes it before calling handle_close, and
+    // a handle_close that does not close lets what was pushed after it go out).
+    bool pop_close_marker() noexcept;
+
+    // For a sendfile(2) transport: when no ready bytes precede it and the head of the queue is a producer that
+    // offers a non-empty file range, that range. After sending n bytes of it, call consume_file(n).
+    std::optional<file_range> front_file_range() const;
+    // n bytes of front_file_range() were sent; std::logic_error if there is no such range, std::out_of_range if
+    // n exceeds it.
+    void consume_file(std::uint64_t n);
+
+private:
+    struct close_marker {};
+    using item = std::variant<std::string, std::unique_ptr<producer>, close_marker>;
+
+    std::deque<std::string> ready_;
+    std::deque<item> pending_;
+    std::size_t head_offset_ = 0;
+    std::size_t ready_bytes_ = 0;
+    std::uint64_t epoch_ = 0;   // bumped by clear(), so gather notices a clear() made by more()
+    bool gathering_ = false;
+};
+
+} // namespace asynchat

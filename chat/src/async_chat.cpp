@@ -1,0 +1,111 @@
+#include "asynchat/async_chat.hpp"
+
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace asynchat {
+
+namespace {
+
+// One receive buffer per thread instead of one per channel: an idle channel then costs no buffer at all. The
+// framer hands views into it to collect_incoming_data and keeps only a partial delimiter when the read ends.
+class receive_buffer {
+public:
+    // A loop run from inside a handler (nested loop) must not overwrite bytes the outer read is still framing.
+    struct lease {
+        receive_buffer* owner;
+        char* data;
+        std::vector<char> own;
+        ~lease() {
+            if (owner) owner->busy_ = false;
+        }
+    };
+    lease take(std::size_t size) {
+        if (busy_) {
+            lease l{nullptr, nullptr, std::vector<char>(size)};
+            l.data = l.own.data();
+            return l;
+        }
+        if (bytes_.size() < size) bytes_.resize(size);
+        busy_ = true;
+        return lease{this, bytes_.data(), {}};
+    }
+
+private:
+    std::vector<char> bytes_;
+    bool busy_ = false;
+};
+
+thread_local receive_buffer shared_receive_buffer;
+
+constexpr int max_iov = 64;
+
+} // namespace
+
+void async_chat::handle_read() {
+    const std::size_t size = std::max<std::size_t>(ac_in_buffer_size, 1);
+    auto buffer = shared_receive_buffer.take(size);
+    const std::size_t n = recv(buffer.data, size);
+    if (n == 0) return; // the peer closed (handle_close has run) or nothing was there after all
+    reading_ = true;
+    struct reset_flag {
+        bool& flag;
+        ~reset_flag() { flag = false; }
+    } reset{reading_};
+    framer_.feed(std::string_view(buffer.data, n), *this);
+    reading_ = false;
+    initiate_send();
+}
+
+void async_chat::handle_write() { initiate_send(); }
+
+void async_chat::handle_close() { close(); }
+
+bool async_chat::readable() { return true; }
+
+bool async_chat::writable() { return !out_.empty() || !connected_; }
+
+void async_chat::push(std::string data) {
+    out_.push(std::move(data));
+    if (!reading_) initiate_send();
+    refresh_interest();
+}
+
+void async_chat::push_with_producer(std::unique_ptr<producer> p) {
+    out_.push_with_producer(std::move(p));
+    if (!reading_) initiate_send();
+    refresh_interest();
+}
+
+void async_chat::close_when_done() {
+    out_.close_when_done();
+    refresh_interest();
+}
+
+void async_chat::initiate_send() {
+    if (!connected_ || out_.empty()) return;
+    const std::size_t bound = std::max<std::size_t>(ac_out_buffer_size, 1);
+    if (auto file = out_.front_file_range()) {
+        const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(file->remaining, bound));
+        out_.consume_file(send_file(file->fd, file->offset, count));
+    } else {
+        iovec iov[max_iov];
+        const std::size_t filled = out_.gather(iov, max_iov, bound);
+        if (filled > 0) out_.consume(sendv(iov, static_cast<int>(filled)));
+    }
+    // Everything queued before close_when_done() is out (an exhausted producer still ahead of the marker is
+    // stepped over by the next gather, one writable event later, as Python's initiate_send does).
+    if (out_.pop_close_marker()) handle_close();
+    refresh_interest();
+}
+
+void async_chat::discard_buffers() {
+    framer_.reset();
+    incoming_.clear();
+    out_.clear();
+    refresh_interest();
+}
+
+} // namespace asynchat

@@ -1,0 +1,194 @@
+#include "asynchat/framer.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <ostream>
+#include <utility>
+
+namespace asynchat {
+
+std::ostream& operator<<(std::ostream& os, const terminator& t) {
+    switch (t.type()) {
+    case terminator::kind::none: return os << "None";
+    case terminator::kind::count: return os << t.remaining();
+    case terminator::kind::delimiter: break;
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    os << "b'";
+    for (unsigned char c : t.bytes()) {
+        switch (c) {
+        case '\r': os << "\\r"; break;
+        case '\n': os << "\\n"; break;
+        case '\t': os << "\\t"; break;
+        case '\\': os << "\\\\"; break;
+        case '\'': os << "\\'"; break;
+        default:
+            if (c >= 0x20 && c < 0x7f) os << static_cast<char>(c);
+            else os << "\\x" << hex[c >> 4] << hex[c & 15];
+        }
+    }
+    return os << '\'';
+}
+
+message_too_long::message_too_long(std::size_t limit, std::size_t attempted)
+    : std::length_error("asynchat: message exceeds max_message (" + std::to_string(limit) + " bytes): at least " +
+                        std::to_string(attempted) + " bytes"),
+      limit_(limit), attempted_(attempted) {}
+
+std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needle) noexcept {
+    if (needle.size() < 2) return 0;
+    // Only the last needle.size() - 1 bytes can hold a proper prefix. Each place there that holds needle[0]
+    // is a candidate; the leftmost one that matches is the longest prefix.
+    const std::string_view tail = haystack.substr(haystack.size() - std::min(haystack.size(), needle.size() - 1));
+    for (std::size_t p = tail.find(needle[0]); p != std::string_view::npos; p = tail.find(needle[0], p + 1)) {
+        const std::size_t len = tail.size() - p;
+        if (std::memcmp(tail.data() + p, needle.data(), len) == 0) return len;
+    }
+    return 0;
+}
+
+void framer::reset() noexcept {
+    carry_.clear();
+    collected_ = 0;
+    ++epoch_;
+}
+
+void framer::check_limit(std::size_t n) {
+    if (max_message_ != 0 && collected_ + n > max_message_) {
+        const std::size_t limit = max_message_, attempted = collected_ + n;
+        reset();
+        throw message_too_long(limit, attempted);
+    }
+}
+
+// Both return false when the callback reset the framer: the caller must then stop touching the buffer.
+bool framer::deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch) {
+    check_limit(bytes.size());
+    collected_ += bytes.size();
+    sink.collect_incoming_data(bytes);
+    return epoch == epoch_;
+}
+
+bool framer::fire(framer_sink& sink, std::uint64_t epoch) {
+    collected_ = 0;
+    sink.found_terminator();
+    return epoch == epoch_;
+}
+
+void framer::feed(std::string_view data, framer_sink& sink) {
+    if (feeding_) throw std::logic_error("asynchat::framer::feed called from inside one of its own callbacks");
+    feeding_ = true;
+    struct unset {
+        bool& flag;
+        ~unset() { flag = false; }
+    } guard{feeding_};
+
+    const std::uint64_t epoch = epoch_;
+    std::size_t pos = 0;
+    if (!carry_.empty()) {
+        // Moved out so that a reset() inside a callback cannot free bytes we are still reading.
+        std::string head = std::move(carry_);
+        carry_.clear();
+        pos = drain_carry(head, data, sink, epoch);
+        if (pos == stop) return;
+    }
+    scan(data, pos, sink, epoch);
+}
+
+// Python's loop over (carried bytes + data), for as long as the current position is inside the carried bytes.
+// Returns where in data to go on, or stop. The carried bytes are few (fewer than the delimiter they were kept
+// for), so the small copies made here are O(delimiter length) per feed, independent of the data size.
+std::size_t framer::drain_carry(std::string& head, std::string_view data, framer_sink& sink, std::uint64_t epoch) {
+    std::size_t hpos = 0;
+    while (hpos < head.size()) {
+        const std::string_view h = std::string_view(head).substr(hpos);
+        if (!term_) {
+            return deliver(h, sink, epoch) ? 0 : stop;
+        }
+        if (term_.is_count()) {
+            const std::size_t n = term_.count_;
+            if (h.size() < n) {
+                check_limit(h.size());
+                term_.count_ -= h.size();
+                return deliver(h, sink, epoch) ? 0 : stop;
+            }
+            check_limit(n);
+            term_.count_ = 0;
+            if (!deliver(h.substr(0, n), sink, epoch)) return stop;
+            hpos += n;
+            if (!fire(sink, epoch)) return stop;
+            continue;
+        }
+
+        // Delimiter. An occurrence starting inside the carried bytes ends within the next dl - 1 bytes of data,
+        // so that much of data is all we need next to them.
+        const std::size_t dl = term_.bytes_.size();
+        std::string window;
+        window.reserve(h.size() + std::min(data.size(), dl - 1));
+        window.append(h).append(data.substr(0, dl - 1));
+        const std::size_t idx = window.find(term_.bytes_);
+        if (idx != std::string::npos) {
+            // idx < h.size(): fewer than dl bytes of data are in the window.
+            if (idx > 0 && !deliver(h.substr(0, idx), sink, epoch)) return stop;
+            const std::size_t end = hpos + idx + dl;   // in head + data coordinates
+            if (!fire(sink, epoch)) return stop;
+            if (end >= head.size()) return end - head.size();
+            hpos = end;
+            continue;
+        }
+        if (data.size() >= dl - 1) {
+            // No delimiter starts in the carried bytes, and none can be cut off at the end of data: they are
+            // plain message bytes, delivered before the data that follows them.
+            return deliver(h, sink, epoch) ? 0 : stop;
+        }
+        // The window is all that is left (short data): keep its longest possible delimiter start, as scan does.
+        const std::size_t keep = find_prefix_at_end(window, term_.bytes_);
+        if (keep < window.size() && !deliver(std::string_view(window).substr(0, window.size() - keep), sink, epoch))
+            return stop;
+        carry_.assign(window, window.size() - keep, keep);
+        return stop;
+    }
+    return 0;
+}
+
+void framer::scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch) {
+    while (pos < data.size()) {
+        const std::string_view rest = data.substr(pos);
+        if (!term_) {
+            deliver(rest, sink, epoch);
+            return;
+        }
+        if (term_.is_count()) {
+            const std::size_t n = term_.count_;
+            if (rest.size() < n) {
+                // Counted down before the callback, so a set_terminator inside it is not overwritten.
+                check_limit(rest.size());
+                term_.count_ -= rest.size();
+                deliver(rest, sink, epoch);
+                return;
+            }
+            check_limit(n);
+            term_.count_ = 0;
+            if (!deliver(rest.substr(0, n), sink, epoch)) return;
+            pos += n;
+            if (!fire(sink, epoch)) return;
+            continue;
+        }
+
+        // Delimiter: searched from the current position only, so every byte is searched O(1) times.
+        const std::size_t dl = term_.bytes_.size();
+        const std::size_t idx = rest.find(term_.bytes_);
+        if (idx != std::string_view::npos) {
+            if (idx > 0 && !deliver(rest.substr(0, idx), sink, epoch)) return;
+            pos += idx + dl;
+            if (!fire(sink, epoch)) return;
+            continue;
+        }
+        const std::size_t keep = find_prefix_at_end(rest, term_.bytes_);
+        if (keep < rest.size() && !deliver(rest.substr(0, rest.size() - keep), sink, epoch)) return;
+        carry_.assign(rest.substr(rest.size() - keep));
+        return;
+    }
+}
+
+} // namespace asynchat

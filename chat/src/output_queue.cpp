@@ -1,0 +1,129 @@
+#include "asynchat/producers.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <utility>
+
+namespace asynchat {
+
+void output_queue::push(std::string data) {
+    if (data.empty()) return;
+    if (pending_.empty()) {
+        ready_bytes_ += data.size();
+        ready_.push_back(std::move(data));
+    } else {
+        pending_.emplace_back(std::in_place_type<std::string>, std::move(data));
+    }
+}
+
+void output_queue::push_with_producer(std::unique_ptr<producer> p) {
+    if (p) pending_.emplace_back(std::in_place_type<std::unique_ptr<producer>>, std::move(p));
+}
+
+void output_queue::close_when_done() { pending_.emplace_back(std::in_place_type<close_marker>); }
+
+void output_queue::clear() noexcept {
+    ready_.clear();
+    pending_.clear();
+    head_offset_ = 0;
+    ready_bytes_ = 0;
+    ++epoch_;
+}
+
+std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes) {
+    if (gathering_) throw std::logic_error("asynchat::output_queue::gather called from inside a producer's more()");
+    if (max_iov <= 0 || max_bytes == 0) return 0;
+    gathering_ = true;
+    struct unset {
+        bool& flag;
+        ~unset() { flag = false; }
+    } guard{gathering_};
+    const auto slots = static_cast<std::size_t>(max_iov);
+
+    while (ready_bytes_ < max_bytes && ready_.size() < slots && !pending_.empty()) {
+        item& front = pending_.front();
+        if (auto* s = std::get_if<std::string>(&front)) {
+            ready_bytes_ += s->size();
+            ready_.push_back(std::move(*s));
+            pending_.pop_front();
+            continue;
+        }
+        if (std::holds_alternative<close_marker>(front)) break;
+
+        // more() may push (which leaves `front` in place: deque::push_back moves no element) or clear the queue;
+        // holding the producer here keeps it alive through a clear() made from inside its own more().
+        auto& slot = std::get<std::unique_ptr<producer>>(front);
+        std::unique_ptr<producer> p = std::move(slot);
+        const std::uint64_t epoch = epoch_;
+        std::string chunk;
+        try {
+            chunk = p->more();
+        } catch (...) {
+            if (epoch == epoch_) slot = std::move(p);
+            throw;
+        }
+        if (epoch != epoch_) break;   // discarded, with everything else that was queued
+        if (chunk.empty()) {
+            pending_.pop_front();
+            continue;
+        }
+        slot = std::move(p);
+        ready_bytes_ += chunk.size();
+        ready_.push_back(std::move(chunk));
+    }
+
+    std::size_t n = 0, total = 0, offset = head_offset_;
+    for (auto it = ready_.begin(); it != ready_.end() && n < slots && total < max_bytes; ++it, offset = 0) {
+        const std::size_t len = std::min(it->size() - offset, max_bytes - total);
+        iov[n].iov_base = it->data() + offset;
+        iov[n].iov_len = len;
+        ++n;
+        total += len;
+    }
+    return n;
+}
+
+void output_queue::consume(std::size_t n) {
+    if (n > ready_bytes_) throw std::out_of_range("asynchat::output_queue::consume: more bytes than were ready");
+    ready_bytes_ -= n;
+    while (n > 0) {
+        const std::size_t avail = ready_.front().size() - head_offset_;
+        if (n < avail) {
+            head_offset_ += n;
+            return;
+        }
+        n -= avail;
+        ready_.pop_front();
+        head_offset_ = 0;
+    }
+}
+
+bool output_queue::close_reached() const noexcept {
+    return ready_.empty() && !pending_.empty() && std::holds_alternative<close_marker>(pending_.front());
+}
+
+bool output_queue::pop_close_marker() noexcept {
+    if (!close_reached()) return false;
+    pending_.pop_front();
+    return true;
+}
+
+std::optional<file_range> output_queue::front_file_range() const {
+    if (!ready_.empty() || pending_.empty()) return std::nullopt;
+    auto* p = std::get_if<std::unique_ptr<producer>>(&pending_.front());
+    if (!p || !*p) return std::nullopt;   // null: its more() is running
+    auto range = (*p)->as_file_range();
+    if (!range || range->remaining == 0) return std::nullopt;
+    return range;
+}
+
+void output_queue::consume_file(std::uint64_t n) {
+    if (!front_file_range())
+        throw std::logic_error("asynchat::output_queue::consume_file: no file range at the head of the queue");
+    auto& p = std::get<std::unique_ptr<producer>>(pending_.front());
+    p->advance(n);
+    // Finished: dropped now rather than at the next gather, so that close_reached() can become true at once.
+    if (auto range = p->as_file_range(); range && range->remaining == 0) pending_.pop_front();
+}
+
+} // namespace asynchat

@@ -1,0 +1,17 @@
+#pragma once
+// exit_on_signals: the asyncore way to stop a server on SIGINT/SIGTERM. A signal handler may do almost nothing
+// safely, but write(2) is async-signal-safe: the handler writes a byte to a pipe, and a file_dispatcher on the
+// other end throws exit_now from an ordinary read event, so loop() returns at the next pass.
+#include <initializer_list>
+
+#include <signal.h>
+
+namespace asyncore {
+
+class socket_map;
+
+// Installs the handlers (SA_RESTART) and puts the pipe's watcher into `map` (default map if nullptr). Call it
+// once per map that runs a loop. Throws std::system_error if the pipe or sigaction fails.
+void exit_on_signals(std::initializer_list<int> signals = {SIGINT, SIGTERM}, socket_map* map = nullptr);
+
+} // namespace asyncore

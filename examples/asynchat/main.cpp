@@ -1,0 +1,27 @@
+// The asynchat command: `asynchat serve echo [options]` (more subcommands follow with the protocols and the
+// benchmark). Bad arguments exit with status 2 and one line naming the argument.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "serve_echo.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"asynchat: Python's asyncore/asynchat servers in C++"};
+    app.require_subcommand(1);
+    auto* serve = app.add_subcommand("serve", "run a server")->require_subcommand(1);
+    asynchat_cli::echo_options echo;
+    asynchat_cli::add_echo_command(*serve, echo);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::cerr << "asynchat: " << e.what() << '\n';
+        return 2;
+    }
+    if (echo.selected) return asynchat_cli::run_echo(echo);
+    return 2;
+}

@@ -1,0 +1,90 @@
+// `asynchat serve echo`: an async_chat echo server. What comes back depends only on the bytes sent, never on how
+// the network segmented them: messages are echoed whole, and a message over --max-message closes that
+// connection before any of it is echoed.
+#include "serve_echo.hpp"
+
+#include <iostream>
+
+#include <asynchat/async_chat.hpp>
+
+namespace asynchat_cli {
+
+namespace {
+
+const CLI::Validator at_least_one(
+    [](std::string& text) {
+        try {
+            if (std::stoll(text) >= 1) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "must be a whole number of at least 1, not " + text;
+    },
+    "N>=1");
+
+class echo_channel final : public asynchat::async_chat {
+public:
+    echo_channel(asyncore::socket sock, const echo_options& opts) : async_chat(std::move(sock)), opts_(opts) {
+        switch (opts.mode) {
+        case echo_options::framing::delimiter: set_terminator(opts.delimiter); break;
+        case echo_options::framing::count: set_terminator(opts.count); break;
+        case echo_options::framing::raw: set_terminator(nullptr); break;
+        }
+        // With no terminator the whole stream is one message: nothing accumulates, so there is nothing to bound.
+        if (opts.mode != echo_options::framing::raw) set_max_message(opts.max_message);
+    }
+
+    void collect_incoming_data(std::string_view data) override {
+        if (opts_.mode == echo_options::framing::raw)
+            push(data);
+        else
+            message_.append(data);
+    }
+
+    void found_terminator() override {
+        if (opts_.mode == echo_options::framing::delimiter) message_ += opts_.delimiter;
+        push(std::move(message_));
+        message_.clear();
+        if (opts_.mode == echo_options::framing::count) set_terminator(opts_.count);
+    }
+
+    void handle_error() override {
+        // One bad client is not the server's problem: say why on stderr and drop that connection only.
+        std::cerr << "asynchat: closing " << (addr() ? addr()->to_string() : "client") << ": "
+                  << asyncore::compact_exception() << '\n';
+        close();
+    }
+
+private:
+    const echo_options& opts_;
+    std::string message_;
+};
+
+} // namespace
+
+void add_echo_command(CLI::App& serve, echo_options& opts) {
+    auto* echo = serve.add_subcommand("echo", "echo every message back");
+    add_server_options(*echo, opts.server);
+    auto* term = echo->add_option("--terminator", opts.delimiter_text,
+                                  "message delimiter, with C escapes \\r \\n \\t \\\\ \\xHH (default \\r\\n)");
+    auto* count = echo->add_option("--count", opts.count, "fixed message size in bytes")->check(at_least_one);
+    auto* raw = echo->add_flag("--raw", opts.raw, "no framing: echo each received chunk as it comes");
+    term->excludes(count, raw);
+    count->excludes(raw);
+    echo->add_option("--max-message", opts.max_message, "largest message in bytes; a longer one closes its connection")
+        ->check(at_least_one)
+        ->capture_default_str();
+    echo->callback([&opts, count, raw] {
+        if (*count) opts.mode = echo_options::framing::count;
+        if (*raw) opts.mode = echo_options::framing::raw;
+        opts.delimiter = unescape(opts.delimiter_text);
+        if (opts.mode == echo_options::framing::delimiter && opts.delimiter.empty())
+            throw CLI::ValidationError("--terminator", "must not be empty (use --raw for no framing)");
+        opts.selected = true;
+    });
+}
+
+int run_echo(const echo_options& opts) {
+    return run_server(opts.server, [&opts](asyncore::socket sock) { asyncore::make<echo_channel>(std::move(sock), opts); });
+}
+
+} // namespace asynchat_cli

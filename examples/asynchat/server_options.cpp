@@ -1,0 +1,79 @@
+#include "server_options.hpp"
+
+#include <iostream>
+
+namespace asynchat_cli {
+
+namespace {
+
+class listener final : public asyncore::dispatcher {
+public:
+    listener(const asyncore::address& where, std::function<void(asyncore::socket)> on_accept)
+        : on_accept_(std::move(on_accept)) {
+        create_socket(where.family());
+        set_reuse_addr();
+        bind(where);
+        listen(1024);
+    }
+    void handle_accepted(asyncore::socket sock, asyncore::address) override { on_accept_(std::move(sock)); }
+
+private:
+    std::function<void(asyncore::socket)> on_accept_;
+};
+
+} // namespace
+
+void add_server_options(CLI::App& cmd, server_options& opts) {
+    cmd.add_option("--host", opts.host, "address to listen on")->capture_default_str();
+    cmd.add_option("--port", opts.port, "port to listen on (0: any free port)")->capture_default_str();
+    cmd.add_option("--backend", opts.backend, "event loop backend")
+        ->check(CLI::IsMember(asyncore::backend_names()))
+        ->capture_default_str();
+}
+
+int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept) {
+    try {
+        asyncore::exit_on_signals();
+        auto server = asyncore::make<listener>(asyncore::address::inet(opts.host, opts.port), std::move(on_accept));
+        std::cout << "listening on " << server->sock().getsockname() << std::endl;
+        asyncore::loop({.backend = opts.backend});
+    } catch (const asyncore::exit_now&) {
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "asynchat: " << e.what() << '\n';
+        return 1;
+    }
+    return 0;
+}
+
+std::string unescape(const std::string& text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '\\') {
+            out += text[i];
+            continue;
+        }
+        if (++i == text.size()) throw CLI::ValidationError("--terminator", "ends with a lone backslash");
+        switch (text[i]) {
+        case 'r': out += '\r'; break;
+        case 'n': out += '\n'; break;
+        case 't': out += '\t'; break;
+        case '\\': out += '\\'; break;
+        case 'x': {
+            auto hex = [](char c) {
+                return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            };
+            if (i + 2 >= text.size() || hex(text[i + 1]) < 0 || hex(text[i + 2]) < 0)
+                throw CLI::ValidationError("--terminator", "\\x needs two hex digits");
+            out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+            i += 2;
+            break;
+        }
+        default: throw CLI::ValidationError("--terminator", std::string("unknown escape \\") + text[i]);
+        }
+    }
+    return out;
+}
+
+} // namespace asynchat_cli

@@ -1,0 +1,3 @@
+// The chat layer's suites: the framer (unit cases, properties, Python oracle) and the output queue.
+#define BOOST_TEST_MODULE chat
+#include <boost/test/unit_test.hpp>
