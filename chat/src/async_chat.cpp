@@ -49,21 +49,34 @@ void async_chat::handle_read() {
     auto buffer = shared_receive_buffer.take(size);
     const std::size_t n = recv(buffer.data, size);
     if (n == 0) return; // the peer closed (handle_close has run) or nothing was there after all
+    handle_incoming(std::string_view(buffer.data, n));
+}
+
+void async_chat::handle_incoming(std::string_view bytes) {
     reading_ = true;
     struct reset_flag {
         bool& flag;
         ~reset_flag() { flag = false; }
     } reset{reading_};
-    framer_.feed(std::string_view(buffer.data, n), *this);
+    framer_.feed(bytes, *this);
     reading_ = false;
     initiate_send();
 }
 
 void async_chat::handle_write() { initiate_send(); }
 
-void async_chat::handle_close() { close(); }
+void async_chat::handle_close() {
+    // A half-close (the peer shut down its sending side) with answers still queued: send them, then close. Python
+    // closed at once and lost them.
+    if (connected() && !input_closed_ && !out_.empty()) {
+        input_closed_ = true; // no more reads: the EOF would only be reported again
+        close_when_done();
+        return;
+    }
+    close();
+}
 
-bool async_chat::readable() { return true; }
+bool async_chat::readable() { return !input_closed_; }
 
 bool async_chat::writable() { return !out_.empty() || !connected_; }
 

@@ -49,6 +49,7 @@ std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needl
 
 void framer::reset() noexcept {
     carry_.clear();
+    carry_is_prefix_ = false;
     collected_ = 0;
     ++epoch_;
 }
@@ -89,7 +90,7 @@ void framer::feed(std::string_view data, framer_sink& sink) {
         // Moved out so that a reset() inside a callback cannot free bytes we are still reading.
         std::string head = std::move(carry_);
         carry_.clear();
-        pos = drain_carry(head, data, sink, epoch);
+        pos = drain_carry(head, std::exchange(carry_is_prefix_, false), data, sink, epoch);
         if (pos == stop) return;
     }
     scan(data, pos, sink, epoch);
@@ -98,7 +99,22 @@ void framer::feed(std::string_view data, framer_sink& sink) {
 // Python's loop over (carried bytes + data), for as long as the current position is inside the carried bytes.
 // Returns where in data to go on, or stop. The carried bytes are few (fewer than the delimiter they were kept
 // for), so the small copies made here are O(delimiter length) per feed, independent of the data size.
-std::size_t framer::drain_carry(std::string& head, std::string_view data, framer_sink& sink, std::uint64_t epoch) {
+std::size_t framer::drain_carry(std::string& head, bool is_prefix, std::string_view data, framer_sink& sink,
+                                std::uint64_t epoch) {
+    if (is_prefix) {
+        // The usual case: data goes on with the delimiter the carried bytes began. Checking just the new bytes
+        // keeps a long delimiter arriving in small pieces linear (the general path below re-reads the carry).
+        const std::string_view d = term_.bytes_;
+        const std::size_t need = d.size() - head.size();
+        const std::size_t m = std::min(need, data.size());
+        if (data.substr(0, m) == d.substr(head.size(), m)) {
+            if (m == need) return fire(sink, epoch) ? need : stop;
+            head.append(data);
+            carry_ = std::move(head);
+            carry_is_prefix_ = true;
+            return stop;
+        }
+    }
     std::size_t hpos = 0;
     while (hpos < head.size()) {
         const std::string_view h = std::string_view(head).substr(hpos);
@@ -143,6 +159,7 @@ std::size_t framer::drain_carry(std::string& head, std::string_view data, framer
         }
         // The window is all that is left (short data): keep its longest possible delimiter start, as scan does.
         const std::size_t keep = find_prefix_at_end(window, term_.bytes_);
+        carry_is_prefix_ = true;   // before the callback, so that a set_terminator inside it clears it
         if (keep < window.size() && !deliver(std::string_view(window).substr(0, window.size() - keep), sink, epoch))
             return stop;
         carry_.assign(window, window.size() - keep, keep);
@@ -185,6 +202,7 @@ void framer::scan(std::string_view data, std::size_t pos, framer_sink& sink, std
             continue;
         }
         const std::size_t keep = find_prefix_at_end(rest, term_.bytes_);
+        carry_is_prefix_ = true;   // before the callback, so that a set_terminator inside it clears it
         if (keep < rest.size() && !deliver(rest.substr(0, rest.size() - keep), sink, epoch)) return;
         carry_.assign(rest.substr(rest.size() - keep));
         return;

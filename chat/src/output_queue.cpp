@@ -8,9 +8,9 @@ namespace asynchat {
 
 void output_queue::push(std::string data) {
     if (data.empty()) return;
-    if (pending_.empty()) {
+    if (pending_.empty() && !(outstanding_ && ready_.full())) {
         ready_bytes_ += data.size();
-        ready_.push_back(std::move(data));
+        ready_.emplace_back(std::move(data));
     } else {
         pending_.emplace_back(std::in_place_type<std::string>, std::move(data));
     }
@@ -23,6 +23,7 @@ void output_queue::push_with_producer(std::unique_ptr<producer> p) {
 void output_queue::close_when_done() { pending_.emplace_back(std::in_place_type<close_marker>); }
 
 void output_queue::clear() noexcept {
+    outstanding_ = false;
     ready_.clear();
     pending_.clear();
     head_offset_ = 0;
@@ -44,22 +45,21 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes)
         item& front = pending_.front();
         if (auto* s = std::get_if<std::string>(&front)) {
             ready_bytes_ += s->size();
-            ready_.push_back(std::move(*s));
+            ready_.emplace_back(std::move(*s));
             pending_.pop_front();
             continue;
         }
         if (std::holds_alternative<close_marker>(front)) break;
 
-        // more() may push (which leaves `front` in place: deque::push_back moves no element) or clear the queue;
-        // holding the producer here keeps it alive through a clear() made from inside its own more().
-        auto& slot = std::get<std::unique_ptr<producer>>(front);
-        std::unique_ptr<producer> p = std::move(slot);
+        // more() may push (which can move pending_'s elements: the slot is looked up again afterwards) or clear the
+        // queue; holding the producer here keeps it alive through a clear() made from inside its own more().
+        std::unique_ptr<producer> p = std::move(std::get<std::unique_ptr<producer>>(front));
         const std::uint64_t epoch = epoch_;
         std::string chunk;
         try {
             chunk = p->more();
         } catch (...) {
-            if (epoch == epoch_) slot = std::move(p);
+            if (epoch == epoch_) std::get<std::unique_ptr<producer>>(pending_.front()) = std::move(p);
             throw;
         }
         if (epoch != epoch_) break;   // discarded, with everything else that was queued
@@ -67,9 +67,9 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes)
             pending_.pop_front();
             continue;
         }
-        slot = std::move(p);
+        std::get<std::unique_ptr<producer>>(pending_.front()) = std::move(p);
         ready_bytes_ += chunk.size();
-        ready_.push_back(std::move(chunk));
+        ready_.emplace_back(std::move(chunk));
     }
 
     std::size_t n = 0, total = 0, offset = head_offset_;
@@ -80,11 +80,13 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes)
         ++n;
         total += len;
     }
+    outstanding_ = n > 0;
     return n;
 }
 
 void output_queue::consume(std::size_t n) {
     if (n > ready_bytes_) throw std::out_of_range("asynchat::output_queue::consume: more bytes than were ready");
+    outstanding_ = false;
     ready_bytes_ -= n;
     while (n > 0) {
         const std::size_t avail = ready_.front().size() - head_offset_;

@@ -48,7 +48,8 @@ int open_or_throw(const std::filesystem::path& path) {
     int fd;
     do fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     while (fd < 0 && errno == EINTR);
-    if (fd < 0) throw std::system_error(errno, std::generic_category(), "asynchat::file_producer: open " + path.string());
+    if (fd < 0)
+        throw std::system_error(errno, std::generic_category(), "asynchat::file_producer: open " + path.string());
     return fd;
 }
 
@@ -79,7 +80,8 @@ void file_producer::init(std::size_t chunk_size) {
     if (chunk_size == 0) throw std::invalid_argument("asynchat::file_producer: chunk_size must be positive");
     chunk_ = chunk_size;
     struct stat st{};
-    if (::fstat(fd_, &st) != 0) throw std::system_error(errno, std::generic_category(), "asynchat::file_producer: fstat");
+    if (::fstat(fd_, &st) != 0)
+        throw std::system_error(errno, std::generic_category(), "asynchat::file_producer: fstat");
     regular_ = S_ISREG(st.st_mode);
     if (!regular_) return;
     const off_t at = ::lseek(fd_, 0, SEEK_CUR);

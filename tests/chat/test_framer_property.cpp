@@ -140,7 +140,8 @@ void check_family(family fam, std::size_t cases) {
         for (const auto& ch : c.chunks) {
             f.feed(ch, r);
             const terminator& t = f.get_terminator();
-            if (c.plan.empty() && (t && t.is_delimiter() ? f.pending().size() >= t.bytes().size() : !f.pending().empty()))
+            const bool framing = t && t.is_delimiter();
+            if (c.plan.empty() && (framing ? f.pending().size() >= t.bytes().size() : !f.pending().empty()))
                 kept_too_much = true;
         }
         const model_result want = model(c);

@@ -44,7 +44,7 @@ boost::test_tools::assertion_result python_with_asynchat(boost::unit_test::test_
         quote(python()) + " -c \"import warnings; warnings.simplefilter('ignore'); import asynchat\" >/dev/null 2>&1";
     if (std::system(cmd.c_str()) == 0) return true;
     boost::test_tools::assertion_result r(false);
-    r.message() << "skipped: " << python() << " with the asynchat module is not available";
+    r.message() << python() << " with the asynchat module (Python < 3.12) is not available";
     return r;
 }
 

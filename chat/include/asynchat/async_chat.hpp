@@ -21,6 +21,9 @@
 //     the handler returns. Outside a read handler push() sends at once, as in Python.
 //   * max_message bounds the bytes collected between two terminators (default 0: unlimited, as Python). Past it
 //     the channel gets handle_error with asynchat::message_too_long, whose default closes it.
+//   * When the peer stops sending (read EOF) while output is still queued, the default handle_close stops
+//     reading and closes once the queue is sent, instead of dropping it. If the peer is gone altogether, the
+//     failing send closes the channel at once.
 #include <concepts>
 #include <cstddef>
 #include <memory>
@@ -64,6 +67,7 @@ public:
     void push(std::string data);
     void push(std::string_view data) { push(std::string(data)); }
     void push(const char* data) { push(std::string(data)); }
+    void push(std::nullptr_t) = delete; // push(0) would otherwise pick const char* and throw at run time
     void push_with_producer(std::unique_ptr<producer> p);
     // Closes the channel (handle_close) once everything queued before this call is sent.
     void close_when_done();
@@ -71,6 +75,13 @@ public:
     void initiate_send();
     // Emergencies only: drops unread input state and all queued output.
     void discard_buffers();
+
+    // ---- for transports other than the channel's own socket (the Asio transport, string_transport, fuzzers)
+    // What handle_read does with the bytes it received: frames them (collect_incoming_data/found_terminator),
+    // then sends what that produced.
+    void handle_incoming(std::string_view bytes);
+    // The producer FIFO, for a transport that writes it out itself (gather, then consume what was written).
+    output_queue& output() noexcept { return out_; }
 
     // ---- dispatcher overrides
     void handle_read() override;
@@ -90,13 +101,13 @@ protected:
     std::string _get_data() { return std::exchange(incoming_, std::string()); }
 
     framer& input_framer() noexcept { return framer_; }
-    output_queue& output() noexcept { return out_; }
 
 private:
     framer framer_;
     output_queue out_;
     std::string incoming_;
-    bool reading_ = false; // inside handle_read's framing: push() defers its send to the end of the read
+    bool reading_ = false;     // inside handle_read's framing: push() defers its send to the end of the read
+    bool input_closed_ = false; // the peer finished sending; the queue is drained before closing
 };
 
 } // namespace asynchat

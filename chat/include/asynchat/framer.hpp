@@ -11,8 +11,10 @@
 //     nothing collected in between;
 //   * the terminator is re-read after every callback, so one set inside found_terminator applies to the rest of
 //     the bytes already fed (the HTTP header -> Content-Length body switch).
-// Unlike Python, collect_incoming_data is never called with zero bytes, and the cost is linear in the input
-// however it is segmented (Python re-concatenates and re-searches its whole buffer on every recv).
+// As in Python, collect_incoming_data is never called with zero bytes. Unlike Python, the cost is linear in the
+// input however it is segmented (Python re-concatenates and re-searches its whole buffer on every recv): each
+// byte is searched O(1) times with memchr-based routines; the only extra work is O(delimiter length) on a feed
+// that follows a kept partial delimiter and does not simply continue it.
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -45,7 +47,8 @@ public:
         requires(!std::same_as<std::remove_cv_t<I>, bool>)
     static terminator count(I n) {
         if constexpr (std::is_signed_v<I>) {
-            if (n < 0) throw std::invalid_argument("asynchat::terminator: the number of received bytes must be positive");
+            if (n < 0)
+                throw std::invalid_argument("asynchat::terminator: the number of received bytes must be positive");
         }
         terminator t;
         t.kind_ = kind::count;
@@ -128,8 +131,13 @@ public:
 
     // Safe to call from inside the sink's callbacks: takes effect for the bytes not yet processed, including
     // the rest of the buffer being fed. Bytes carried from an earlier feed are framed by the new terminator,
-    // as in Python, where they are still in ac_in_buffer.
-    void set_terminator(terminator t) { term_ = std::move(t); }
+    // as in Python, where they are still in ac_in_buffer. (From inside collect_incoming_data it applies to the
+    // bytes not yet handed out; Python's loop can differ there, handing out carried and new bytes in one call,
+    // and after a count overwriting the change with 0. found_terminator is the place to change it.)
+    void set_terminator(terminator t) {
+        term_ = std::move(t);
+        carry_is_prefix_ = false;
+    }
     const terminator& get_terminator() const noexcept { return term_; }
 
     // Most bytes collected between two found_terminator calls; 0 means unlimited. Exceeding it throws
@@ -157,7 +165,8 @@ public:
 private:
     static constexpr std::size_t stop = static_cast<std::size_t>(-1);
 
-    std::size_t drain_carry(std::string& head, std::string_view data, framer_sink& sink, std::uint64_t epoch);
+    std::size_t drain_carry(std::string& head, bool is_prefix, std::string_view data, framer_sink& sink,
+                            std::uint64_t epoch);
     void scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
     void check_limit(std::size_t n);
     bool deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch);
@@ -168,6 +177,7 @@ private:
     std::size_t max_message_ = 0;
     std::size_t collected_ = 0;
     std::uint64_t epoch_ = 0;   // bumped by reset(), so a feed in progress can tell that it must stop
+    bool carry_is_prefix_ = false;   // carry_ is a prefix of term_'s delimiter (no set_terminator since it was kept)
     bool feeding_ = false;
 };
 

@@ -5,7 +5,7 @@
 // socket itself.
 #include <cstddef>
 #include <cstdint>
-#include <deque>
+#include <vector>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -101,20 +101,24 @@ private:
 // The producer FIFO of async_chat. Order of everything pushed is kept: strings, producers' output, and the close
 // marker, after which nothing is handed out until the marker is popped.
 //
-//   ready_ (bytes already materialised)                    pending_ (not yet; in push order)
-//   +-------------+----------+-------+                     +----------+--------+-------+--------+
-//   |.....|str 0  |  str 1   | str 2 |   precede all of    | producer | string | close | string |
-//   +-------------+----------+-------+                     +----------+--------+-------+--------+
-//    ^     ^                                                 ^ the only producer more() is called on
-//    |     head_offset_: bytes of str 0 before it are written
-//    |     <---------- ready_bytes_ ---------->
+//   ready_ (bytes already materialised)                   pending_ (not yet; in push order)
+//   +-------+------+---------+-------+                     +----------+--------+-------+--------+
+//   |written| str 0|  str 1  | str 2 |  all precede all of | producer | string | close | string |
+//   +-------+------+---------+-------+                     +----------+--------+-------+--------+
+//           ^                                                ^ the only producer more() is called on
+//           head_offset_ (into str 0)
+//           <------- ready_bytes_ ------->
 //
 // A push goes straight to ready_ while pending_ is empty (the common case: no producers). gather() moves items
 // from the front of pending_ to the back of ready_ (calling more() for producers) only while fewer than max_bytes
 // are ready, so no producer is read far ahead of the socket. consume() advances head_offset_ and pops finished
 // strings: O(1) amortised per string, nothing is ever erased from the front of a string. Strings in ready_ are
-// never empty, and never move while in ready_ (std::deque keeps its elements in place), so the iovecs handed out
-// stay valid until consume() or clear().
+// never empty. The iovecs gather() hands out stay valid until the next gather(), consume() or clear(): a push made
+// meanwhile (by a handler while a transport's write is in flight) never moves them, because while gathered bytes
+// are outstanding a push that would make ready_ reallocate goes to pending_ instead.
+//
+// Both FIFOs are vectors with a moving head, so an idle channel's queue allocates nothing (std::deque allocates
+// some 600 bytes as soon as it is constructed, twice per channel).
 class output_queue {
 public:
     output_queue() = default;
@@ -160,12 +164,43 @@ private:
     struct close_marker {};
     using item = std::variant<std::string, std::unique_ptr<producer>, close_marker>;
 
-    std::deque<std::string> ready_;
-    std::deque<item> pending_;
+    // A FIFO on a vector: pop_front advances a head index; the storage is reused once the FIFO empties, and freed
+    // then if a burst made it large, so a quiet channel keeps at most a few slots.
+    template <class T> class fifo {
+    public:
+        bool empty() const noexcept { return head_ == items_.size(); }
+        std::size_t size() const noexcept { return items_.size() - head_; }
+        bool full() const noexcept { return items_.size() == items_.capacity(); }
+        T& front() noexcept { return items_[head_]; }
+        const T& front() const noexcept { return items_[head_]; }
+        auto begin() noexcept { return items_.begin() + static_cast<std::ptrdiff_t>(head_); }
+        auto end() noexcept { return items_.end(); }
+        template <class... A> void emplace_back(A&&... args) { items_.emplace_back(std::forward<A>(args)...); }
+        void pop_front() {
+            items_[head_] = T{}; // release what it held now
+            if (++head_ == items_.size()) clear();
+        }
+        void clear() noexcept {
+            if (items_.capacity() > 16) {
+                std::vector<T>().swap(items_);
+            } else {
+                items_.clear();
+            }
+            head_ = 0;
+        }
+
+    private:
+        std::vector<T> items_;
+        std::size_t head_ = 0;
+    };
+
+    fifo<std::string> ready_;
+    fifo<item> pending_;
     std::size_t head_offset_ = 0;
     std::size_t ready_bytes_ = 0;
     std::uint64_t epoch_ = 0;   // bumped by clear(), so gather notices a clear() made by more()
     bool gathering_ = false;
+    bool outstanding_ = false;  // iovecs handed out by gather() not yet followed by consume() or clear()
 };
 
 } // namespace asynchat

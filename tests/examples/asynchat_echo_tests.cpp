@@ -1,0 +1,633 @@
+// `asynchat serve echo` (examples/asynchat), driven from outside as a user would: spawned with arguments, talked
+// to over loopback with plain blocking sockets, stopped with a signal. The expectations are the command's
+// contract, not its code: the echo of a byte stream is computed here from the stream alone, and must come back
+// the same however the stream was cut into writes.
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <ostream>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include "example_support.hpp"
+#include "test_support.hpp"
+
+#ifndef ASYNCHAT_PATH
+#error "ASYNCHAT_PATH must name the asynchat binary"
+#endif
+
+extern char** environ;
+
+namespace bdata = boost::unit_test::data;
+using namespace examples_test;
+
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// How long the paced writers wait after a byte that completes no message. Long enough that the server has
+// almost always read the byte before the next arrives (so that its reads really are one byte each), and a
+// window in which an echo or a close that comes too early is caught.
+constexpr auto pace = 2ms;
+
+// Bytes as C escapes, so that a failed comparison of binary echoes prints something readable.
+std::string printable(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (const unsigned char c : s) {
+        switch (c) {
+        case '\r': out += "\\r"; break;
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\\': out += "\\\\"; break;
+        default:
+            if (c >= 0x20 && c < 0x7f) {
+                out += static_cast<char>(c);
+            } else {
+                out += "\\x";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            }
+        }
+    }
+    return out;
+}
+
+// ---- the command run to completion (argument handling, --help)
+
+struct command_result {
+    int status = 0;
+    std::string out;
+    std::string err;
+};
+
+// Runs ASYNCHAT_PATH with args, stdin from /dev/null, stdout and stderr captured separately: the bad-argument
+// contract is about what goes to stderr. A command still running at the hang guard (one that took bad arguments
+// and started serving, say) is killed and fails the test.
+command_result run_command(const std::vector<std::string>& args) {
+    int out_pipe[2];
+    int err_pipe[2];
+    BOOST_REQUIRE_MESSAGE(::pipe2(out_pipe, O_CLOEXEC) == 0, "pipe2: " << std::strerror(errno));
+    fd out_read(out_pipe[0]), out_write(out_pipe[1]);
+    BOOST_REQUIRE_MESSAGE(::pipe2(err_pipe, O_CLOEXEC) == 0, "pipe2: " << std::strerror(errno));
+    fd err_read(err_pipe[0]), err_write(err_pipe[1]);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
+    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    // As child_process: the runner's signal mask and dispositions are not the command's business.
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+    std::vector<std::string> argv{ASYNCHAT_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargs;
+    for (auto& a : argv) cargs.push_back(a.data());
+    cargs.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, cargs[0], &actions, &attr, cargs.data(), environ);
+    posix_spawnattr_destroy(&attr);
+    posix_spawn_file_actions_destroy(&actions);
+    // Only the child may hold the write ends, or the reads below never see EOF.
+    out_write.reset();
+    err_write.reset();
+    BOOST_REQUIRE_MESSAGE(rc == 0, "posix_spawn " << argv[0] << ": " << std::strerror(rc));
+
+    struct reaper {
+        pid_t pid;
+        bool reaped = false;
+        ~reaper() {
+            if (reaped) return;
+            ::kill(pid, SIGKILL);
+            int status = 0;
+            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+        }
+    } guard{pid};
+
+    const auto deadline = steady::now() + hang_guard;
+    auto remaining_ms = [&] {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
+        return static_cast<int>(std::max<long long>(left, 0));
+    };
+    command_result result;
+    struct stream {
+        fd* from;
+        std::string* to;
+    } streams[] = {{&out_read, &result.out}, {&err_read, &result.err}};
+    while (out_read || err_read) {
+        pollfd p[2];
+        stream* which[2];
+        nfds_t n = 0;
+        for (auto& s : streams)
+            if (*s.from) {
+                p[n] = pollfd{s.from->get(), POLLIN, 0};
+                which[n++] = &s;
+            }
+        const int ready = ::poll(p, n, remaining_ms());
+        if (ready < 0 && errno == EINTR) continue;
+        BOOST_REQUIRE_MESSAGE(ready > 0, "`asynchat` still running " << hang_guard.count() << " ms after it started"
+                                                                     << " (stdout so far: '" << result.out << "')");
+        for (nfds_t i = 0; i < n; ++i) {
+            if (p[i].revents == 0) continue;
+            char buf[4096];
+            const ssize_t got = ::read(p[i].fd, buf, sizeof buf);
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0)
+                which[i]->from->reset();
+            else
+                which[i]->to->append(buf, static_cast<std::size_t>(got));
+        }
+    }
+    for (;;) {
+        const pid_t r = ::waitpid(pid, &result.status, WNOHANG);
+        if (r == pid) break;
+        BOOST_REQUIRE_MESSAGE(r == 0 || errno == EINTR, "waitpid: " << std::strerror(errno));
+        BOOST_REQUIRE_MESSAGE(remaining_ms() > 0, "`asynchat` closed its output but did not exit");
+        std::this_thread::sleep_for(5ms);
+    }
+    guard.reaped = true;
+    return result;
+}
+
+// ---- the server under test
+
+std::uint16_t parse_listening_port(const std::string& line) {
+    const std::string_view prefix = "listening on 127.0.0.1:";
+    BOOST_REQUIRE_MESSAGE(line.starts_with(prefix), "first stdout line was '" << line << "'");
+    const char* first = line.data() + prefix.size();
+    const char* last = line.data() + line.size();
+    unsigned port = 0;
+    const auto [end, ec] = std::from_chars(first, last, port);
+    BOOST_REQUIRE_MESSAGE(ec == std::errc{} && end == last && port > 0 && port <= 65535,
+                          "no port in '" << line << "'");
+    return static_cast<std::uint16_t>(port);
+}
+
+std::vector<std::string> echo_command(const std::string& backend, const std::vector<std::string>& options) {
+    std::vector<std::string> argv{ASYNCHAT_PATH, "serve", "echo", "--backend", backend};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return argv;
+}
+
+// `asynchat serve echo --backend BACKEND OPTIONS...`, running, and the port its first line announced (port 0:
+// the kernel's choice, so that tests never collide on a port).
+class echo_server {
+public:
+    echo_server(const std::string& backend, const std::vector<std::string>& options)
+        : process_(echo_command(backend, options)), port_(first_line_port()) {}
+
+    std::uint16_t port() const noexcept { return port_; }
+    child_process& process() noexcept { return process_; }
+
+    // SIGTERM, then exit status 0 required: a sanitizer report or a crash in the server fails the test whose
+    // traffic provoked it rather than going unnoticed when the destructor kills the server.
+    void stop() {
+        process_.send_signal(SIGTERM);
+        const auto status = process_.wait();
+        BOOST_REQUIRE_MESSAGE(status, "asynchat still running " << hang_guard.count() << " ms after SIGTERM");
+        BOOST_TEST_REQUIRE(WIFEXITED(*status), "asynchat was killed by signal " << WTERMSIG(*status));
+        BOOST_TEST(WEXITSTATUS(*status) == 0);
+    }
+
+private:
+    std::uint16_t first_line_port() {
+        const auto line = process_.read_line();
+        BOOST_REQUIRE_MESSAGE(line, "asynchat printed no first line");
+        return parse_listening_port(*line);
+    }
+
+    child_process process_;
+    std::uint16_t port_;
+};
+
+// ---- the client side
+
+enum class ending { eof, reset, timeout };
+std::ostream& operator<<(std::ostream& os, ending e) {
+    return os << (e == ending::eof ? "EOF" : e == ending::reset ? "connection reset" : "receive timeout");
+}
+
+struct received {
+    std::string data;
+    ending end;
+};
+
+// Everything the server sends until it closes the connection (or the hang guard, as the socket's timeout).
+received recv_to_end(int sock) {
+    received r{{}, ending::timeout};
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::recv(sock, buf, sizeof buf, 0);
+        if (n > 0) {
+            r.data.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n == 0) {
+            r.end = ending::eof;
+            return r;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return r;
+        BOOST_REQUIRE_MESSAGE(errno == ECONNRESET, "recv: " << std::strerror(errno));
+        r.end = ending::reset;
+        return r;
+    }
+}
+
+// True when something (bytes, EOF or an error) is ready to be received within `wait`.
+bool readable_within(int sock, std::chrono::milliseconds wait) {
+    pollfd p{sock, POLLIN, 0};
+    int n;
+    do {
+        n = ::poll(&p, 1, static_cast<int>(wait.count()));
+    } while (n < 0 && errno == EINTR);
+    return n > 0;
+}
+
+void require_echo(int sock, const std::string& message) {
+    BOOST_REQUIRE(send_all(sock, message));
+    BOOST_TEST(printable(recv_exact(sock, message.size())) == printable(message));
+}
+
+// ---- the contract's echo, computed from the stream alone
+
+// How `asynchat serve echo` was told to frame its input.
+struct framing {
+    enum class kind { delimiter, count, raw };
+    kind mode;
+    std::string delimiter; // the bytes, escapes already resolved
+    std::size_t count = 0;
+};
+
+// One echo the contract calls for: `bytes` are due once the first `after` bytes of the stream have been sent.
+struct echo_due {
+    std::size_t after;
+    std::string bytes;
+};
+
+std::vector<echo_due> reference_echo(const framing& f, std::string_view stream) {
+    std::vector<echo_due> out;
+    switch (f.mode) {
+    case framing::kind::delimiter:
+        // Each message is the bytes up to the first whole delimiter, pushed back followed by the delimiter.
+        for (std::size_t start = 0;;) {
+            const std::size_t at = stream.find(f.delimiter, start);
+            if (at == std::string_view::npos) break;
+            const std::size_t end = at + f.delimiter.size();
+            out.push_back({end, std::string(stream.substr(start, end - start))});
+            start = end;
+        }
+        break;
+    case framing::kind::count:
+        for (std::size_t end = f.count; end <= stream.size(); end += f.count)
+            out.push_back({end, std::string(stream.substr(end - f.count, f.count))});
+        break;
+    case framing::kind::raw:
+        // Raw echoes what it received as it receives it: byte i is due once byte i has been sent.
+        for (std::size_t i = 0; i < stream.size(); ++i) out.push_back({i + 1, std::string(1, stream[i])});
+        break;
+    }
+    return out;
+}
+
+std::string concatenated(const std::vector<echo_due>& echoes) {
+    std::string all;
+    for (const auto& e : echoes) all += e.bytes;
+    return all;
+}
+
+// The echo of `stream` must be `expected` (what the test built the stream from), whether the stream arrives one
+// byte per write, in one write or in random chunks; after a half-close, an unfinished last message is not echoed
+// and the server closes. The reference framing computed from the stream alone must agree with `expected`, so a
+// mistake in the test data shows as such and not as a server bug.
+void require_segmentation_independence(const std::string& backend, const std::vector<std::string>& options,
+                                       const framing& f, const std::string& stream, const std::string& expected) {
+    const auto due = reference_echo(f, stream);
+    BOOST_REQUIRE_MESSAGE(concatenated(due) == expected, "test data: the reference framing of the stream is '"
+                                                             << printable(concatenated(due)) << "', not '"
+                                                             << printable(expected) << "'");
+    echo_server server(backend, options);
+
+    // One byte per write, with every echo read as soon as it is due: the stream is split at every position,
+    // messages and delimiters alike, and an echo that comes early or is held back shows at the byte it concerns.
+    std::string byte_by_byte;
+    {
+        const fd client = connect_loopback(server.port());
+        auto next = due.begin();
+        for (std::size_t i = 0; i < stream.size(); ++i) {
+            BOOST_REQUIRE_MESSAGE(send_all(client.get(), std::string_view(&stream[i], 1)),
+                                  "send of byte " << i << " failed: " << std::strerror(errno));
+            if (next != due.end() && next->after == i + 1) {
+                const std::string got = recv_exact(client.get(), next->bytes.size());
+                BOOST_REQUIRE_MESSAGE(got == next->bytes, "after byte " << i << " the echo was '" << printable(got)
+                                                                        << "', not '" << printable(next->bytes)
+                                                                        << "'");
+                byte_by_byte += got;
+                ++next;
+            } else {
+                BOOST_REQUIRE_MESSAGE(!readable_within(client.get(), pace),
+                                      "after byte " << i << ", which completes no message, the server already sent "
+                                                    << "something or closed");
+            }
+        }
+        BOOST_REQUIRE(::shutdown(client.get(), SHUT_WR) == 0);
+        const auto rest = recv_to_end(client.get());
+        BOOST_TEST(printable(rest.data) == "", "echoed after the half-close, though no message was complete");
+        BOOST_TEST(rest.end == ending::eof);
+    }
+
+    // The same stream in one write.
+    {
+        const fd client = connect_loopback(server.port());
+        BOOST_REQUIRE(send_all(client.get(), stream));
+        const std::string got = recv_exact(client.get(), expected.size());
+        BOOST_TEST(printable(got) == printable(byte_by_byte));
+        BOOST_REQUIRE(::shutdown(client.get(), SHUT_WR) == 0);
+        const auto rest = recv_to_end(client.get());
+        BOOST_TEST(printable(rest.data) == "");
+        BOOST_TEST(rest.end == ending::eof);
+    }
+
+    // Random chunks of 1 to 9 bytes, written back to back (a fixed seed: a failure replays).
+    {
+        std::mt19937 rng(20240611);
+        std::uniform_int_distribution<std::size_t> chunk(1, 9);
+        const fd client = connect_loopback(server.port());
+        for (std::size_t at = 0; at < stream.size();) {
+            const std::size_t n = std::min(chunk(rng), stream.size() - at);
+            BOOST_REQUIRE(send_all(client.get(), std::string_view(stream).substr(at, n)));
+            at += n;
+        }
+        BOOST_REQUIRE(::shutdown(client.get(), SHUT_WR) == 0);
+        const auto got = recv_to_end(client.get());
+        BOOST_TEST(printable(got.data) == printable(byte_by_byte));
+        BOOST_TEST(got.end == ending::eof);
+    }
+
+    server.stop();
+}
+
+// ---- argument cases
+
+struct bad_arguments {
+    std::vector<std::string> args; // after `serve echo`
+    std::vector<std::string> names; // the error line must contain one of these
+};
+std::ostream& operator<<(std::ostream& os, const bad_arguments& b) {
+    os << "serve echo";
+    for (const auto& a : b.args) os << " '" << printable(a) << "'";
+    return os;
+}
+
+const std::vector<bad_arguments> bad_argument_cases = {
+    {{"--port", "abc"}, {"--port"}},
+    {{"--port", "70000"}, {"--port"}},
+    {{"--port"}, {"--port"}},
+    {{"--count", "0"}, {"--count"}},
+    {{"--count", "abc"}, {"--count"}},
+    {{"--raw", "--count", "3"}, {"--raw", "--count"}},
+    {{"--terminator", "X", "--count", "3"}, {"--terminator", "--count"}},
+    {{"--terminator", "\\q"}, {"--terminator", "\\q"}},
+    {{"--terminator", "\\x4"}, {"--terminator", "\\x4"}},
+    {{"--terminator", ""}, {"--terminator"}},
+    {{"--max-message", "0"}, {"--max-message"}},
+    {{"--backend", "nope"}, {"--backend", "nope"}},
+    {{"--no-such-option"}, {"--no-such-option"}},
+};
+
+const std::vector<std::string> exit_signals = {"SIGINT", "SIGTERM"};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(asynchat_serve_echo)
+
+BOOST_DATA_TEST_CASE(many_concurrent_clients_each_get_their_own_echo, bdata::make(test_support::backends()), backend) {
+    echo_server server(backend, {});
+    constexpr int clients = 50;
+    constexpr int rounds = 6;
+    // The client's number in every message, so that an echo sent to the wrong connection cannot pass; and a lone
+    // \r and a lone \n, which do not end a message under the default '\r\n'.
+    auto message = [](int c, int r) {
+        return "client " + std::to_string(c) + " message " + std::to_string(r) + " \r lone \n " +
+               std::string(static_cast<std::size_t>((c * 7 + r) % 23), static_cast<char>('a' + (c + r) % 26)) +
+               "\r\n";
+    };
+    std::vector<fd> socks;
+    for (int c = 0; c < clients; ++c) socks.push_back(connect_loopback(server.port()));
+
+    // Every message goes out in two writes, split at a place that moves with client and round (inside the
+    // \r\n too), and every client's first half is written before any client's second half: the server holds 50
+    // unfinished messages at once, across all its connections.
+    std::vector<std::string> expected(clients);
+    for (int r = 0; r < rounds; ++r) {
+        std::vector<std::string> framed;
+        for (int c = 0; c < clients; ++c) framed.push_back(message(c, r));
+        auto split = [&](int c) { return static_cast<std::size_t>(c * 13 + r * 7) % (framed[c].size() - 1) + 1; };
+        for (int c = 0; c < clients; ++c)
+            BOOST_REQUIRE(send_all(socks[c].get(), std::string_view(framed[c]).substr(0, split(c))));
+        for (int c = clients; c-- > 0;)
+            BOOST_REQUIRE(send_all(socks[c].get(), std::string_view(framed[c]).substr(split(c))));
+        for (int c = 0; c < clients; ++c) expected[c] += framed[c];
+    }
+    // Read in an order unrelated to the writes (7 and 50 are coprime: every client once).
+    for (int i = 0, c = 0; i < clients; ++i, c = (c + 7) % clients)
+        BOOST_TEST(printable(recv_exact(socks[c].get(), expected[c].size())) == printable(expected[c]),
+                   "client " << c);
+    // Nothing beyond: the very next bytes each client receives are the echo of its next message.
+    for (int c = 0; c < clients; ++c) require_echo(socks[c].get(), "bye from " + std::to_string(c) + "\r\n");
+    server.stop();
+}
+
+BOOST_DATA_TEST_CASE(terminator_escape_echo_is_independent_of_segmentation, bdata::make(test_support::backends()),
+                     backend) {
+    // 'END\x00': a multi-byte delimiter with a NUL, given as an escape. The messages hold every proper prefix of
+    // it, a NUL of their own and "END" without the NUL, so the server must track partial delimiters across
+    // reads and give up on the false starts; one message is empty. The unfinished last message ends in a
+    // prefix of the delimiter and must never be echoed.
+    const std::string delimiter("END\0", 4);
+    const std::vector<std::string> messages = {
+        "hello", "", "E", "EN", "END", std::string("E\0N\0D\0", 6), std::string("\0END", 4), "ENDEN", "EEND",
+        "\r\n\t\\x00", binary_payload(40), "last"};
+    std::string stream;
+    for (const auto& m : messages) stream += m + delimiter;
+    const std::string expected = stream;
+    stream += "tail-EN";
+    require_segmentation_independence(backend, {"--terminator", "END\\x00"},
+                                      {framing::kind::delimiter, delimiter, 0}, stream, expected);
+}
+
+BOOST_DATA_TEST_CASE(count_echo_is_independent_of_segmentation, bdata::make(test_support::backends()), backend) {
+    // Every byte value, \r\n and NUL included: under --count they are data like any other. 3 bytes short of a
+    // whole last message, which must never be echoed.
+    const std::string stream = binary_payload(5 * 60 + 3);
+    const std::string expected = stream.substr(0, 5 * 60);
+    require_segmentation_independence(backend, {"--count", "5"}, {framing::kind::count, {}, 5}, stream, expected);
+}
+
+BOOST_DATA_TEST_CASE(raw_echo_is_independent_of_segmentation, bdata::make(test_support::backends()), backend) {
+    const std::string stream = binary_payload(300);
+    require_segmentation_independence(backend, {"--raw"}, {framing::kind::raw, {}, 0}, stream, stream);
+}
+
+BOOST_DATA_TEST_CASE(half_close_gets_every_complete_echo_then_eof, bdata::make(test_support::backends()), backend) {
+    echo_server server(backend, {});
+    const fd client = connect_loopback(server.port());
+    BOOST_REQUIRE(send_all(client.get(), "first\r\nsecond\r\n\r\nthird\r\nunfinished"));
+    BOOST_REQUIRE(::shutdown(client.get(), SHUT_WR) == 0);
+    const auto got = recv_to_end(client.get());
+    BOOST_TEST(printable(got.data) == printable("first\r\nsecond\r\n\r\nthird\r\n"));
+    BOOST_TEST(got.end == ending::eof);
+    server.stop();
+}
+
+BOOST_DATA_TEST_CASE(half_close_after_a_large_burst_gets_every_complete_echo, bdata::make(test_support::backends()),
+                     backend) {
+    // 8 MiB of messages to a client with a small receive buffer: the echo cannot keep up with the input, so when
+    // the server reads the EOF most of the echo is still queued in it. Those are echoes of complete messages
+    // sent before the EOF, so they must all arrive before the server closes. (A few small messages do not show
+    // this: the echo is out before the EOF is read.)
+    echo_server server(backend, {});
+    std::string stream;
+    for (std::size_t k = 0; stream.size() < (8u << 20); ++k)
+        stream += "message " + std::to_string(k) + ' ' + std::string(k % 997, static_cast<char>('a' + k % 26)) + "\r\n";
+    const std::string expected = stream;
+    stream += "unfinished";
+
+    const fd client = connect_loopback(server.port(), 4096);
+    // A second thread writes, so that full socket buffers cannot deadlock the test against itself.
+    bool sent = false;
+    std::thread writer([&] { sent = send_all(client.get(), stream) && ::shutdown(client.get(), SHUT_WR) == 0; });
+    const auto got = recv_to_end(client.get());
+    writer.join();
+    BOOST_TEST(sent, "the client could not send all of its input and its half-close");
+    BOOST_TEST(got.end == ending::eof);
+    BOOST_TEST(got.data.size() == expected.size());
+    const auto diverges = std::mismatch(got.data.begin(), got.data.end(), expected.begin(), expected.end());
+    BOOST_TEST((diverges.first == got.data.end()),
+               "the echo differs from the input at byte " << (diverges.first - got.data.begin()));
+    server.stop();
+}
+
+BOOST_DATA_TEST_CASE(max_message_closes_only_the_offending_connection, bdata::make(test_support::backends()),
+                     backend) {
+    echo_server server(backend, {"--max-message", "16"});
+    // All connected before anything goes wrong, so that the other connections are live when one is closed.
+    const fd bystander = connect_loopback(server.port());
+    const fd offender = connect_loopback(server.port());
+    const fd trickler = connect_loopback(server.port());
+    const fd at_limit = connect_loopback(server.port());
+    require_echo(bystander.get(), "before\r\n");
+
+    // The limit is per message, not per connection: a short message first is echoed as usual.
+    require_echo(offender.get(), "short\r\n");
+    BOOST_REQUIRE(send_all(offender.get(), "0123456789abcdefg")); // 17 bytes, no terminator
+    const auto offended = recv_to_end(offender.get());
+    BOOST_TEST(printable(offended.data) == "", "some of the over-long message was echoed");
+    BOOST_TEST((offended.end == ending::eof || offended.end == ending::reset), "got " << offended.end);
+
+    // The same 17 bytes one per write: the 17th, and not one before, ends the connection.
+    const std::string long_message = "ABCDEFGHIJKLMNOPQ";
+    for (std::size_t i = 0; i < long_message.size(); ++i) {
+        BOOST_REQUIRE_MESSAGE(send_all(trickler.get(), std::string_view(&long_message[i], 1)),
+                              "send of byte " << i << " failed: the connection ended early");
+        if (i + 1 < long_message.size())
+            BOOST_REQUIRE_MESSAGE(!readable_within(trickler.get(), pace),
+                                  "the server sent something or closed after only " << i + 1 << " bytes");
+    }
+    const auto trickled = recv_to_end(trickler.get());
+    BOOST_TEST(printable(trickled.data) == "", "some of the over-long message was echoed");
+    BOOST_TEST((trickled.end == ending::eof || trickled.end == ending::reset), "got " << trickled.end);
+
+    // Exactly 16 bytes is within the limit, even when its delimiter arrives a byte at a time after it.
+    const std::string sixteen = "0123456789ABCDEF\r\n";
+    for (const char& c : sixteen) BOOST_REQUIRE(send_all(at_limit.get(), std::string_view(&c, 1)));
+    BOOST_TEST(printable(recv_exact(at_limit.get(), sixteen.size())) == printable(sixteen));
+    require_echo(at_limit.get(), sixteen);
+
+    require_echo(bystander.get(), "after\r\n");
+    server.stop();
+}
+
+BOOST_DATA_TEST_CASE(bad_arguments_exit_2_with_one_line_naming_the_argument, bdata::make(bad_argument_cases), bad) {
+    std::vector<std::string> args{"serve", "echo"};
+    args.insert(args.end(), bad.args.begin(), bad.args.end());
+    const auto r = run_command(args);
+    BOOST_TEST_REQUIRE(WIFEXITED(r.status), "killed by signal " << WTERMSIG(r.status));
+    BOOST_TEST(WEXITSTATUS(r.status) == 2);
+    BOOST_TEST(std::count(r.err.begin(), r.err.end(), '\n') == 1, "stderr: '" << printable(r.err) << "'");
+    BOOST_TEST((!r.err.empty() && r.err.back() == '\n'), "stderr: '" << printable(r.err) << "'");
+    BOOST_TEST(std::any_of(bad.names.begin(), bad.names.end(),
+                           [&](const std::string& name) { return r.err.find(name) != std::string::npos; }),
+               "stderr '" << printable(r.err) << "' names none of the arguments");
+    // Rejected before it ever listened.
+    BOOST_TEST(printable(r.out) == "");
+}
+
+BOOST_DATA_TEST_CASE(signal_exits_zero_within_two_seconds,
+                     bdata::make(test_support::backends()) * bdata::make(exit_signals), backend, signal_name) {
+    const int sig = signal_name == "SIGINT" ? SIGINT : SIGTERM;
+    echo_server server(backend, {});
+    // Live connections, one of them in the middle of a message, must not hold up the exit.
+    const fd busy = connect_loopback(server.port());
+    const fd idle = connect_loopback(server.port());
+    require_echo(busy.get(), "served\r\n");
+    BOOST_REQUIRE(send_all(busy.get(), "unfinished"));
+
+    server.process().send_signal(sig);
+    const auto signalled = steady::now();
+    // The wait is the hang guard, so that a slow exit is measured and reported rather than cut off at 2 s.
+    const auto status = server.process().wait();
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - signalled);
+    BOOST_REQUIRE_MESSAGE(status, "asynchat still running " << hang_guard.count() << " ms after " << signal_name);
+    BOOST_TEST_REQUIRE(WIFEXITED(*status), "asynchat was killed by signal " << WTERMSIG(*status));
+    BOOST_TEST(WEXITSTATUS(*status) == 0);
+    BOOST_TEST(took.count() < 2000, "exited " << took.count() << " ms after " << signal_name
+                                              << "; the contract says within 2000 ms");
+    // Exiting closed the connections: a reset is as good as an EOF here, since the signal may overtake the
+    // server's read of "unfinished", and a socket closed with unread input resets.
+    const auto busy_end = recv_to_end(busy.get()).end;
+    BOOST_TEST((busy_end == ending::eof || busy_end == ending::reset), "got " << busy_end);
+    BOOST_TEST(recv_to_end(idle.get()).end == ending::eof);
+}
+
+BOOST_AUTO_TEST_CASE(help_exits_zero_and_lists_the_options) {
+    const auto r = run_command({"serve", "echo", "--help"});
+    BOOST_TEST_REQUIRE(WIFEXITED(r.status), "killed by signal " << WTERMSIG(r.status));
+    BOOST_TEST(WEXITSTATUS(r.status) == 0);
+    for (const char* option : {"--host", "--port", "--backend", "--terminator", "--count", "--raw", "--max-message"})
+        BOOST_TEST(r.out.find(option) != std::string::npos, option << " missing from --help");
+
+    const auto top = run_command({"--help"});
+    BOOST_TEST_REQUIRE(WIFEXITED(top.status));
+    BOOST_TEST(WEXITSTATUS(top.status) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
