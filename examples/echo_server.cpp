@@ -34,6 +34,9 @@
 #include <vector>
 
 #include <asyncore/asyncore.hpp>
+#ifdef ASYNCHAT_HAVE_ASIO
+#include <asynchat/asio.hpp> // only to offer --backend asio: the handlers above do not change
+#endif
 
 namespace {
 
@@ -81,6 +84,9 @@ int usage() {
 } // namespace
 
 int main(int argc, char** argv) {
+#ifdef ASYNCHAT_HAVE_ASIO
+    asynchat::asio_transport::register_backend();
+#endif
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;
     std::string backend;

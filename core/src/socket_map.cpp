@@ -44,7 +44,18 @@ void socket_map::clear() noexcept {
 }
 
 timer_handle socket_map::call_later(std::chrono::duration<double> delay, std::function<void()> fn) {
-    return timers_.schedule(clock::now() + std::chrono::duration_cast<clock::duration>(delay), std::move(fn));
+    auto handle = timers_.schedule(clock::now() + std::chrono::duration_cast<clock::duration>(delay), std::move(fn));
+    if (pending_work_) pending_work_();
+    return handle;
+}
+
+void socket_map::set_poller(std::unique_ptr<poller> p) {
+    poller_ = std::move(p);
+    for (auto& s : slots_)
+        if (s.channel) {
+            s.channel->registered_interest_ = 0;
+            mark_dirty(*s.channel);
+        }
 }
 
 std::string_view socket_map::backend() const noexcept { return poller_ ? poller_->name() : std::string_view{}; }
@@ -88,6 +99,7 @@ void socket_map::mark_dirty(dispatcher& d) {
     d.in_dirty_list_ = true;
     d.dirty_index_ = dirty_.size();
     dirty_.push_back(&d);
+    if (dirty_.size() == 1 && pending_work_) pending_work_();
 }
 
 void socket_map::forget_dirty(dispatcher& d) noexcept {
@@ -104,14 +116,8 @@ void socket_map::set_every_pass(dispatcher& d, bool on) {
 void socket_map::use_backend(std::string_view name) {
     if (name.empty()) name = default_backend();
     if (poller_ && poller_->name() == name) return;
-    auto fresh = make_poller(name);
-    poller_ = std::move(fresh);
-    // The new poller knows nothing yet: every channel's interest is registered again before the next wait.
-    for (auto& s : slots_)
-        if (s.channel) {
-            s.channel->registered_interest_ = 0;
-            mark_dirty(*s.channel);
-        }
+    // The new poller knows nothing yet: set_poller has every channel's interest registered again.
+    set_poller(make_poller(name));
 }
 
 void socket_map::apply_interest(dispatcher& d) {
@@ -149,6 +155,11 @@ void socket_map::apply_all_interest() {
     }
 }
 
+void socket_map::prepare_pass() {
+    if (!poller_) use_backend({});
+    apply_all_interest();
+}
+
 std::size_t socket_map::run_pass(std::chrono::duration<double> timeout, std::string_view backend) {
     use_backend(backend);
     apply_all_interest();
@@ -162,8 +173,18 @@ std::size_t socket_map::run_pass(std::chrono::duration<double> timeout, std::str
     // Rounded up, so that a timer due in 0.3 ms does not make the loop spin with zero-length waits.
     const int ms = static_cast<int>(std::min(std::ceil(wait_ms), 2147483647.0));
 
-    auto fired = poller_->wait(ms);
+    const std::size_t delivered = dispatch(poller_->wait(ms));
+    run_timers();
+    return delivered;
+}
 
+void socket_map::run_timers() {
+    timers_.run_due(clock::now(), [](std::exception_ptr e) {
+        std::cerr << "error: uncaptured exception in a timer callback (" << compact_exception(e) << ")\n";
+    });
+}
+
+std::size_t socket_map::dispatch(std::span<const fired_event> fired) {
     // Snapshot every event with the registration it was meant for before any handler runs: a handler that
     // closes a channel and opens another that reuses the fd must not hand the new one the old one's events
     // (bpo-30931). The local vector also makes a nested loop() call inside a handler safe.
@@ -187,10 +208,6 @@ std::size_t socket_map::run_pass(std::chrono::duration<double> timeout, std::str
     }
     events.clear();
     if (pending_.capacity() < events.capacity()) pending_.swap(events);
-
-    timers_.run_due(clock::now(), [](std::exception_ptr e) {
-        std::cerr << "error: uncaptured exception in a timer callback (" << compact_exception(e) << ")\n";
-    });
     return delivered;
 }
 

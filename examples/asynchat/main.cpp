@@ -5,8 +5,14 @@
 #include <CLI/CLI.hpp>
 
 #include "serve_echo.hpp"
+#ifdef ASYNCHAT_HAVE_ASIO
+#include <asynchat/asio.hpp>
+#endif
 
 int main(int argc, char** argv) {
+#ifdef ASYNCHAT_HAVE_ASIO
+    asynchat::asio_transport::register_backend(); // before the options list the backends
+#endif
     CLI::App app{"asynchat: Python's asyncore/asynchat servers in C++"};
     app.require_subcommand(1);
     auto* serve = app.add_subcommand("serve", "run a server")->require_subcommand(1);

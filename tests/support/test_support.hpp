@@ -10,11 +10,19 @@
 #include <unistd.h>
 
 #include <asyncore/asyncore.hpp>
+#ifdef ASYNCHAT_HAVE_ASIO
+#include <asynchat/asio.hpp>
+#endif
 
 namespace test_support {
 
-// Every registered backend: select, poll, epoll (and asio once that layer registers itself).
-inline std::vector<std::string> backends() { return asyncore::backend_names(); }
+// Every registered backend: select, poll, epoll, and asio when the Asio layer is built.
+inline std::vector<std::string> backends() {
+#ifdef ASYNCHAT_HAVE_ASIO
+    asynchat::asio_transport::register_backend();
+#endif
+    return asyncore::backend_names();
+}
 
 enum class family { ipv4, ipv6, unix_socket };
 inline std::ostream& operator<<(std::ostream& os, family f) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,24 @@ public:
     // The backend of the last pass ("" before the first).
     std::string_view backend() const noexcept;
 
+    // ---- For a transport that drives the map from its own event loop (the Asio host). run_pass() is exactly
+    // prepare_pass(); wait on the poller; dispatch(events); run_timers().
+    // Installs a ready-made poller (one bound to an application's io_context, say); a later run_pass with the
+    // same backend name keeps it.
+    void set_poller(std::unique_ptr<poller> p);
+    poller* current_poller() const noexcept { return poller_.get(); }
+    // Applies the interest changes made since the last pass (poller add/modify/remove).
+    void prepare_pass();
+    // Delivers events under the loop's rules (see run_pass); returns how many were delivered.
+    std::size_t dispatch(std::span<const fired_event> events);
+    // Runs the timers that are due now.
+    void run_timers();
+    // The earliest pending timer's deadline, if any.
+    bool next_timer_deadline(clock::time_point& out) { return timers_.next_deadline(out); }
+    // Called when the map has work for a pass outside one — a channel's interest to re-evaluate, or a timer
+    // added — so that a driver that does not loop can schedule a pass.
+    void on_pending_work(std::function<void()> fn) { pending_work_ = std::move(fn); }
+
 private:
     friend class dispatcher;
     struct slot {
@@ -76,6 +95,7 @@ private:
     std::vector<pending_event> pending_;          // this pass's events, snapshotted before any handler runs
     std::unique_ptr<poller> poller_;
     timer_queue timers_;
+    std::function<void()> pending_work_;
 };
 
 } // namespace asyncore
