@@ -121,17 +121,18 @@ std::span<const asyncore::fired_event> asio_poller::wait(int timeout_ms) {
     } guard{driving_};
     if (io_->stopped()) io_->restart();
     if (ready_.empty() && timeout_ms != 0) {
-        auto expired = std::make_shared<bool>(false);
-        boost::asio::steady_timer timer(*io_);
-        if (timeout_ms > 0) {
-            timer.expires_after(std::chrono::milliseconds(timeout_ms));
-            timer.async_wait([expired](const boost::system::error_code& ec) {
-                if (!ec) *expired = true;
-            });
+        // run_one_for hands the timeout to the reactor's own wait; a steady_timer here would cost a
+        // timerfd_settime on every pass.
+        using clock = std::chrono::steady_clock;
+        const auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (ready_.empty()) {
+            if (timeout_ms < 0) {
+                if (io_->run_one() == 0) break; // nothing at all to wait for
+                continue;
+            }
+            const auto left = deadline - clock::now();
+            if (left <= clock::duration::zero() || io_->run_one_for(left) == 0) break;
         }
-        while (ready_.empty() && !*expired)
-            if (io_->run_one() == 0) break; // nothing at all to wait for
-        timer.cancel();
     }
     // Take whatever else is ready too, so one pass serves every ready channel.
     io_->poll();
