@@ -12,7 +12,10 @@ namespace asynchat::asio_transport {
 void register_backend() {
     static const bool registered = [] {
         asyncore::register_backend({"asio", []() -> std::unique_ptr<asyncore::poller> {
-                                        return std::make_unique<asio_poller>();
+                                        return std::make_unique<asio_poller>(design::completion);
+                                    }});
+        asyncore::register_backend({"asio-readiness", []() -> std::unique_ptr<asyncore::poller> {
+                                        return std::make_unique<asio_poller>(design::readiness);
                                     }});
         return true;
     }();

@@ -4,14 +4,18 @@
 
 #include <boost/asio/post.hpp>
 
+#include <asyncore/dispatcher.hpp>
+#include <asyncore/socket_map.hpp>
+
 namespace asynchat::asio_transport {
 
 using boost::asio::posix::descriptor_base;
 
-asio_poller::asio_poller() : own_io_(std::make_unique<boost::asio::io_context>(1)), io_(own_io_.get()) {}
+asio_poller::asio_poller(design d)
+    : design_(d), own_io_(std::make_unique<boost::asio::io_context>(1)), io_(own_io_.get()) {}
 
-asio_poller::asio_poller(boost::asio::io_context& io, std::function<void()> on_events)
-    : io_(&io), on_events_(std::move(on_events)) {}
+asio_poller::asio_poller(boost::asio::io_context& io, std::function<void()> on_events, design d)
+    : design_(d), io_(&io), on_events_(std::move(on_events)) {}
 
 asio_poller::~asio_poller() {
     // Completions still queued in the application's io_context must find nothing to touch.
@@ -28,6 +32,8 @@ void asio_poller::add(int fd, unsigned interest) {
     e.interest = interest;
     e.armed = 0;
     e.fired = 0;
+    e.transport_reads = false;
+    e.had_input = false;
     arm(fd);
 }
 
@@ -47,6 +53,9 @@ void asio_poller::remove(int fd) noexcept {
     e.descriptor->cancel(ignored);
     e.descriptor->release();
     e.descriptor.reset();
+    e.read_buffer.reset();
+    e.transport_reads = false;
+    e.had_input = false;
     e.generation = 0;
     e.interest = e.armed = e.fired = 0;
 }
@@ -59,7 +68,26 @@ void asio_poller::arm(int fd) {
     } waits[] = {{POLLIN, descriptor_base::wait_read},
                  {POLLOUT, descriptor_base::wait_write},
                  {POLLPRI, descriptor_base::wait_error}};
+    // A channel starts reading through Asio once it says so (an async_chat once connected) and once it has had
+    // input — so a connection that never speaks holds no read buffer — and only between two reads, so that a wait
+    // and a read are never both in flight.
+    if (design_ == design::completion && !e.transport_reads && e.had_input && !(e.armed & POLLIN)) {
+        const asyncore::dispatcher* channel = map_ ? map_->get(fd) : nullptr;
+        e.transport_reads = channel && channel->wants_transport_reads();
+    }
+    if (e.transport_reads && (e.interest & POLLIN) && !(e.armed & POLLIN)) {
+        if (!e.read_buffer) e.read_buffer = std::make_unique<char[]>(read_buffer_size);
+        e.armed |= POLLIN;
+        e.descriptor->async_read_some(
+            boost::asio::buffer(e.read_buffer.get(), read_buffer_size),
+            [this, alive = alive_, fd, generation = e.generation](const boost::system::error_code& ec,
+                                                                  std::size_t n) {
+                if (*alive) on_read(fd, generation, ec, n);
+            });
+    }
     for (const auto& w : waits) {
+        // A queued wait_error would stop Asio from reading speculatively; async_chat has no use for OOB data.
+        if (e.transport_reads && w.bit != POLLOUT) continue;
         if (!(e.interest & w.bit) || (e.armed & w.bit)) continue;
         e.armed |= w.bit;
         e.descriptor->async_wait(w.type, [this, alive = alive_, fd, generation = e.generation,
@@ -76,15 +104,46 @@ void asio_poller::on_wait(int fd, std::uint64_t generation, unsigned bit, const 
     e.armed &= ~bit;
     if (ec == boost::asio::error::operation_aborted) return;
     // operation_not_supported: an fd epoll cannot watch (a regular file), which is always ready, as poll(2) says.
-    if (!ec || ec == boost::asio::error::operation_not_supported)
+    if (!ec || ec == boost::asio::error::operation_not_supported) {
         e.fired |= bit & e.interest;
+        if (bit == POLLIN) e.had_input = true;
+    }
     else
         e.fired |= POLLERR;
+    mark_ready(fd);
+}
+
+void asio_poller::mark_ready(int fd) {
+    entry& e = entries_[static_cast<std::size_t>(fd)];
     if (!e.listed) {
         e.listed = true;
         ready_.push_back(fd);
     }
     if (!driving_ && on_events_) on_events_();
+}
+
+void asio_poller::on_read(int fd, std::uint64_t generation, const boost::system::error_code& ec, std::size_t n) {
+    if (static_cast<std::size_t>(fd) >= entries_.size()) return;
+    {
+        entry& e = entries_[static_cast<std::size_t>(fd)];
+        if (e.generation != generation) return;
+        e.armed &= ~POLLIN;
+    }
+    if (ec == boost::asio::error::operation_aborted) return;
+    // The handlers may close this channel (which frees its entry's buffer) or open others (which can move
+    // entries_), so the buffer is held here and the entry looked up again afterwards.
+    auto buffer = std::move(entries_[static_cast<std::size_t>(fd)].read_buffer);
+    if (!ec && n > 0)
+        map_->deliver_received(fd, std::string_view(buffer.get(), n));
+    else if (ec == boost::asio::error::eof || (!ec && n == 0))
+        map_->deliver_eof(fd);
+    else
+        map_->deliver_error(fd, ec.value());
+    entry& e = entries_[static_cast<std::size_t>(fd)];
+    if (e.generation != generation) return;
+    e.read_buffer = std::move(buffer);
+    // The next read is started after the pass, with the interest the handlers left.
+    mark_ready(fd);
 }
 
 std::span<const asyncore::fired_event> asio_poller::collect() {

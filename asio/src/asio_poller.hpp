@@ -14,16 +14,28 @@
 
 namespace asynchat::asio_transport {
 
+// How channels that can take their input from the transport (async_chat) are served:
+//   readiness:  async_wait(wait_read), then the channel's handle_read does its own recv — like every dispatcher;
+//   completion: async_read_some into the channel's buffer, and the bytes go to handle_received — Asio reads
+//               speculatively, which saves the epoll_ctl that re-arming a wait costs, at the price of a read
+//               buffer per connection.
+enum class design { readiness, completion };
+
 class asio_poller final : public asyncore::poller {
 public:
+    static constexpr std::size_t read_buffer_size = 16384;
+
     // Owns its io_context (the loop() backend).
-    asio_poller();
+    explicit asio_poller(design d = design::completion);
     // Runs on the application's io_context (the host); on_events is called, from io's handlers, whenever
     // events are waiting to be dispatched.
-    asio_poller(boost::asio::io_context& io, std::function<void()> on_events);
+    asio_poller(boost::asio::io_context& io, std::function<void()> on_events, design d = design::completion);
     ~asio_poller() override;
 
-    std::string_view name() const noexcept override { return "asio"; }
+    std::string_view name() const noexcept override {
+        return design_ == design::completion ? "asio" : "asio-readiness";
+    }
+    void attach(asyncore::socket_map& map) override { map_ = &map; }
     void add(int fd, unsigned interest) override;
     void modify(int fd, unsigned interest) override;
     void remove(int fd) noexcept override;
@@ -45,12 +57,19 @@ private:
         unsigned armed = 0;   // the waits in flight (POLLIN, POLLOUT, POLLPRI bits)
         unsigned fired = 0;   // events collected, not yet handed over
         bool listed = false;  // in ready_ (has fired bits or waits to re-arm)
+        bool transport_reads = false;        // completion design: this channel's input is read by Asio
+        bool had_input = false;              // a read event came: from then on Asio may read for it
+        std::unique_ptr<char[]> read_buffer; // its buffer, allocated on the first read
     };
 
     void arm(int fd);
     void on_wait(int fd, std::uint64_t generation, unsigned bit, const boost::system::error_code& ec);
+    void on_read(int fd, std::uint64_t generation, const boost::system::error_code& ec, std::size_t n);
+    void mark_ready(int fd);
     std::span<const asyncore::fired_event> collect();
 
+    design design_;
+    asyncore::socket_map* map_ = nullptr;
     std::unique_ptr<boost::asio::io_context> own_io_;
     boost::asio::io_context* io_;
     std::function<void()> on_events_;

@@ -74,6 +74,10 @@ void dispatcher::handle_write() { log_info("unhandled write event", "warning"); 
 void dispatcher::handle_expt() { log_info("unhandled incoming priority event", "warning"); }
 void dispatcher::handle_connect() { log_info("unhandled connect event", "warning"); }
 
+void dispatcher::handle_received(std::string_view) {
+    throw std::logic_error("asyncore: handle_received on a channel that reads for itself");
+}
+
 void dispatcher::handle_accept() {
     if (auto pair = accept()) handle_accepted(std::move(pair->first), std::move(pair->second));
 }

@@ -51,6 +51,7 @@ timer_handle socket_map::call_later(std::chrono::duration<double> delay, std::fu
 
 void socket_map::set_poller(std::unique_ptr<poller> p) {
     poller_ = std::move(p);
+    if (poller_) poller_->attach(*this);
     for (auto& s : slots_)
         if (s.channel) {
             s.channel->registered_interest_ = 0;
@@ -176,6 +177,29 @@ std::size_t socket_map::run_pass(std::chrono::duration<double> timeout, std::str
     const std::size_t delivered = dispatch(poller_->wait(ms));
     run_timers();
     return delivered;
+}
+
+void socket_map::deliver_received(int fd, std::string_view bytes) {
+    auto* d = get(fd);
+    if (!d) return;
+    ref<dispatcher> channel(d);
+    detail::guarded(*channel, [&] { channel->handle_received(bytes); });
+    if (channel->registered()) mark_dirty(*channel);
+}
+
+void socket_map::deliver_eof(int fd) {
+    auto* d = get(fd);
+    if (!d) return;
+    ref<dispatcher> channel(d);
+    detail::guarded(*channel, [&] { detail::loop_access::fire_close(*channel); });
+}
+
+void socket_map::deliver_error(int fd, int err) {
+    auto* d = get(fd);
+    if (!d) return;
+    ref<dispatcher> channel(d);
+    detail::guarded(*channel, [&] { throw std::system_error(err, std::system_category(), "read"); });
+    if (channel->registered()) mark_dirty(*channel);
 }
 
 void socket_map::run_timers() {

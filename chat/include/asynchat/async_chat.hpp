@@ -82,6 +82,10 @@ public:
     void handle_incoming(std::string_view bytes);
     // The producer FIFO, for a transport that writes it out itself (gather, then consume what was written).
     output_queue& output() noexcept { return out_; }
+    // A transport that reads for the channel (Asio's completion model) hands the bytes straight to the framer.
+    // Not before the connection is up: handle_connect comes from the readiness events.
+    bool wants_transport_reads() const noexcept override { return connected() && !input_closed_; }
+    void handle_received(std::string_view bytes) override { handle_incoming(bytes); }
 
     // ---- dispatcher overrides
     void handle_read() override;

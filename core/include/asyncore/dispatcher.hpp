@@ -81,6 +81,12 @@ public:
     virtual void handle_expt_event();
     virtual void handle_connect_event();
 
+    // ---- for transports that read on the channel's behalf (the Asio transport's completion model): a channel
+    // that answers true is handed the bytes through handle_received instead of being told it is readable. The
+    // default (false) keeps the readiness contract: handle_read and its own recv().
+    virtual bool wants_transport_reads() const noexcept { return false; }
+    virtual void handle_received(std::string_view bytes);
+
     // ---- socket methods
     void create_socket(int family = AF_INET, int type = SOCK_STREAM);
     void set_socket(class socket sock, socket_map* map = nullptr);

@@ -13,6 +13,8 @@
 
 namespace asyncore {
 
+class socket_map;
+
 struct fired_event {
     int fd;
     unsigned events;
@@ -31,6 +33,8 @@ public:
     // Blocks up to timeout_ms (-1: no limit). An EINTR returns no events: the loop's pass ends early and the
     // next one retries with the remaining timers.
     virtual std::span<const fired_event> wait(int timeout_ms) = 0;
+    // Told which map it serves, before any add; a poller that looks at the channels themselves keeps it.
+    virtual void attach(socket_map&) {}
 };
 
 using poller_factory = std::unique_ptr<poller> (*)();

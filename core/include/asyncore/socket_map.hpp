@@ -53,6 +53,7 @@ public:
     // Installs a ready-made poller (one bound to an application's io_context, say); a later run_pass with the
     // same backend name keeps it.
     void set_poller(std::unique_ptr<poller> p);
+    // The map a poller serves (set by set_poller/run_pass), for pollers that look at channels.
     poller* current_poller() const noexcept { return poller_.get(); }
     // Applies the interest changes made since the last pass (poller add/modify/remove).
     void prepare_pass();
@@ -60,6 +61,12 @@ public:
     std::size_t dispatch(std::span<const fired_event> events);
     // Runs the timers that are due now.
     void run_timers();
+    // For a transport that reads on a channel's behalf: hands the channel under fd the bytes (handle_received),
+    // the end of its input (handle_close, as a recv of 0 would), or a read error (errno: handle_close for a
+    // disconnect, handle_error otherwise) — each under the loop's rules. Nothing happens if fd has no channel.
+    void deliver_received(int fd, std::string_view bytes);
+    void deliver_eof(int fd);
+    void deliver_error(int fd, int err);
     // The earliest pending timer's deadline, if any.
     bool next_timer_deadline(clock::time_point& out) { return timers_.next_deadline(out); }
     // Called when the map has work for a pass outside one — a channel's interest to re-evaluate, or a timer
