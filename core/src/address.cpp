@@ -52,8 +52,8 @@ address address::inet(std::string_view host, std::uint16_t port) {
     int rc = ::getaddrinfo(h.c_str(), nullptr, &hints, &res);
     if (rc != 0 || res == nullptr) {
         std::string why = rc == EAI_SYSTEM ? std::string(std::strerror(errno)) : ::gai_strerror(rc);
-        throw std::system_error(std::make_error_code(std::errc::host_unreachable),
-                                "address: cannot resolve '" + h + "': " + why);
+        // A lookup failure is a getaddrinfo code, not an errno: no error category would describe it truthfully.
+        throw std::runtime_error("address: cannot resolve '" + h + "': " + why);
     }
     address a(res->ai_addr, res->ai_addrlen);
     ::freeaddrinfo(res);

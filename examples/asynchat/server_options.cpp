@@ -24,7 +24,19 @@ private:
 } // namespace
 
 void add_server_options(CLI::App& cmd, server_options& opts) {
-    cmd.add_option("--host", opts.host, "address to listen on")->capture_default_str();
+    // Resolved while parsing, so that a host that cannot be used is a bad argument (exit 2), not a failed start.
+    cmd.add_option("--host", opts.host, "address to listen on")
+        ->check(CLI::Validator(
+            [](std::string& host) {
+                try {
+                    asyncore::address::inet(host, 0);
+                    return std::string();
+                } catch (const std::exception& e) {
+                    return std::string("cannot listen on '") + host + "': " + e.what();
+                }
+            },
+            "HOST"))
+        ->capture_default_str();
     cmd.add_option("--port", opts.port, "port to listen on (0: any free port)")->capture_default_str();
     cmd.add_option("--backend", opts.backend, "event loop backend")
         ->check(CLI::IsMember(asyncore::backend_names()))

@@ -420,6 +420,8 @@ const std::vector<bad_arguments> bad_argument_cases = {
     {{"--terminator", ""}, {"--terminator"}},
     {{"--max-message", "0"}, {"--max-message"}},
     {{"--backend", "nope"}, {"--backend", "nope"}},
+    {{"--host", "no-such-host.invalid"}, {"--host", "no-such-host.invalid"}},
+    {{"--host", "999.1.1.1"}, {"--host"}},
     {{"--no-such-option"}, {"--no-such-option"}},
 };
 

@@ -19,7 +19,7 @@ public:
     static address ipv4(std::string_view host, std::uint16_t port);
     static address ipv6(std::string_view host, std::uint16_t port);
     // Host for either family: numeric "::1" / "127.0.0.1", or a name looked up with getaddrinfo (blocking, as
-    // Python's connect((host, port)) is). Throws std::system_error when the name does not resolve.
+    // Python's connect((host, port)) is). Throws std::runtime_error when the name does not resolve.
     static address inet(std::string_view host, std::uint16_t port);
     // A filesystem path; throws std::invalid_argument past sun_path's length (108 bytes on Linux) rather than
     // truncate it.
