@@ -39,6 +39,7 @@
 #include <asynchat/producers.hpp>
 #include <asyncore/asyncore.hpp>
 
+#include "chat_test_util.hpp"
 #include "test_support.hpp"
 
 namespace bdata = boost::unit_test::data;
@@ -50,16 +51,7 @@ namespace test_asynchat {
 
 const std::string server_quit = "QUIT\n";
 
-// Printable bytes for failure messages and data-test parameters ("\r\n" would otherwise break the log lines).
-std::string escape(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '\r') out += "\\r";
-        else if (c == '\n') out += "\\n";
-        else out += c;
-    }
-    return out;
-}
+using chat_test::escape; // printable bytes for failure messages and data-test names
 
 struct delimiter_param {
     std::string bytes;

@@ -17,20 +17,14 @@
 #include <asynchat/producers.hpp>
 #include <asynchat/string_transport.hpp>
 
+#include "chat_test_util.hpp"
+
 namespace bdata = boost::unit_test::data;
 
 // Named, not anonymous: see test_async_chat.cpp (-Wsubobject-linkage with the classes local to the tests).
 namespace test_string_transport {
 
-std::string escape(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '\r') out += "\\r";
-        else if (c == '\n') out += "\\n";
-        else out += c;
-    }
-    return out;
-}
+using chat_test::escape; // printable bytes for failure messages and data-test names
 
 std::vector<std::string> v(std::initializer_list<std::string> l) { return l; }
 

@@ -95,16 +95,7 @@ command_result run_command(const std::vector<std::string>& args) {
     posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     // As child_process: the runner's signal mask and dispositions are not the command's business.
     posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    init_child_signal_attributes(attr);
 
     std::vector<std::string> argv{ASYNCHAT_PATH};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -179,17 +170,6 @@ command_result run_command(const std::vector<std::string>& args) {
 
 // ---- the server under test
 
-std::uint16_t parse_listening_port(const std::string& line) {
-    const std::string_view prefix = "listening on 127.0.0.1:";
-    BOOST_REQUIRE_MESSAGE(line.starts_with(prefix), "first stdout line was '" << line << "'");
-    const char* first = line.data() + prefix.size();
-    const char* last = line.data() + line.size();
-    unsigned port = 0;
-    const auto [end, ec] = std::from_chars(first, last, port);
-    BOOST_REQUIRE_MESSAGE(ec == std::errc{} && end == last && port > 0 && port <= 65535,
-                          "no port in '" << line << "'");
-    return static_cast<std::uint16_t>(port);
-}
 
 std::vector<std::string> echo_command(const std::string& backend, const std::vector<std::string>& options) {
     std::vector<std::string> argv{ASYNCHAT_PATH, "serve", "echo", "--backend", backend};

@@ -25,17 +25,6 @@ using namespace examples_test;
 
 namespace {
 
-std::uint16_t parse_listening_port(const std::string& line) {
-    const std::string_view prefix = "listening on 127.0.0.1:";
-    BOOST_REQUIRE_MESSAGE(line.starts_with(prefix), "first stdout line was '" << line << "'");
-    const char* first = line.data() + prefix.size();
-    const char* last = line.data() + line.size();
-    unsigned port = 0;
-    const auto [end, ec] = std::from_chars(first, last, port);
-    BOOST_REQUIRE_MESSAGE(ec == std::errc{} && end == last && port > 0 && port <= 65535,
-                          "no port in '" << line << "'");
-    return static_cast<std::uint16_t>(port);
-}
 
 std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> lines;

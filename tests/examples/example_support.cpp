@@ -1,5 +1,7 @@
 #include "example_support.hpp"
 
+#include <charconv>
+
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
@@ -88,16 +90,7 @@ child_process::child_process(const std::vector<std::string>& argv) {
     // The test runner's signal state must not leak into the child: a blocked or ignored SIGTERM would make the
     // shutdown test measure the runner rather than the example.
     posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, defaults;
-    sigemptyset(&none);
-    sigemptyset(&defaults);
-    sigaddset(&defaults, SIGINT);
-    sigaddset(&defaults, SIGTERM);
-    sigaddset(&defaults, SIGPIPE);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &defaults);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    init_child_signal_attributes(attr);
 
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
@@ -256,6 +249,31 @@ std::string binary_payload(std::size_t n) {
         out[i] = static_cast<char>(i < 256 ? i : x >> 24);
     }
     return out;
+}
+
+void init_child_signal_attributes(posix_spawnattr_t& attr) {
+    posix_spawnattr_init(&attr);
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGPIPE);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+}
+
+std::uint16_t parse_listening_port(const std::string& line) {
+    const std::string_view prefix = "listening on 127.0.0.1:";
+    BOOST_REQUIRE_MESSAGE(line.starts_with(prefix), "first stdout line was '" << line << "'");
+    const char* first = line.data() + prefix.size();
+    const char* last = line.data() + line.size();
+    unsigned port = 0;
+    const auto [end, ec] = std::from_chars(first, last, port);
+    BOOST_REQUIRE_MESSAGE(ec == std::errc{} && end == last && port > 0 && port <= 65535,
+                          "no port in '" << line << "'");
+    return static_cast<std::uint16_t>(port);
 }
 
 } // namespace examples_test

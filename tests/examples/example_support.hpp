@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <spawn.h>
+
 #include <string>
 #include <string_view>
 #include <utility>
@@ -69,6 +71,11 @@ private:
 // segments) and send/receive timeouts of hang_guard. Fails the test (BOOST_REQUIRE) if the connect fails.
 // A non-zero receive_buffer sets SO_RCVBUF before connecting, which caps the window the peer may fill.
 fd connect_loopback(std::uint16_t port, int receive_buffer = 0);
+// The port of a server's first stdout line, "listening on 127.0.0.1:PORT"; fails the test on anything else.
+std::uint16_t parse_listening_port(const std::string& line);
+// Spawn attributes that give a child default signal handling and an empty mask: the test runner's signal state
+// (a blocked or ignored SIGTERM) must not leak into the program under test. Destroy with posix_spawnattr_destroy.
+void init_child_signal_attributes(posix_spawnattr_t& attr);
 // A blocking TCP socket listening on 127.0.0.1 on a free port, with its port.
 std::pair<fd, std::uint16_t> listen_loopback();
 // A socket bound to a free loopback port but not listening, so that connecting to the port is refused; the port is
