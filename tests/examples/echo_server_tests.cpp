@@ -25,7 +25,6 @@ using namespace examples_test;
 
 namespace {
 
-
 std::vector<std::string> split_lines(const std::string& text) {
     std::vector<std::string> lines;
     std::size_t start = 0;
