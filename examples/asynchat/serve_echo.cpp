@@ -34,10 +34,13 @@ public:
     }
 
     void collect_incoming_data(std::string_view data) override {
-        if (opts_.mode == echo_options::framing::raw)
+        if (opts_.mode == echo_options::framing::raw) {
             push(data);
-        else
-            message_.append(data);
+            return;
+        }
+        // Room for the delimiter from the start: appending it later would reallocate and copy every message.
+        if (message_.empty()) message_.reserve(data.size() + opts_.delimiter.size());
+        message_.append(data);
     }
 
     void found_terminator() override {
