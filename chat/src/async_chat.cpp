@@ -40,7 +40,9 @@ private:
 
 thread_local receive_buffer shared_receive_buffer;
 
-constexpr int max_iov = 64;
+// Pieces per writev. The byte bound (ac_out_buffer_size) is what limits a send; this only has to be large enough
+// not to cut a burst of small messages into many small sends (64-byte lines: 256 pieces = 16 KiB).
+constexpr int max_iov = 256;
 
 } // namespace
 
@@ -106,7 +108,11 @@ void async_chat::initiate_send() {
     } else {
         iovec iov[max_iov];
         const std::size_t filled = out_.gather(iov, max_iov, bound);
-        if (filled > 0) out_.consume(sendv(iov, static_cast<int>(filled)));
+        // One piece goes out with send(2): sendmsg's iovec import costs the kernel more for nothing.
+        if (filled == 1)
+            out_.consume(dispatcher::send(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len)));
+        else if (filled > 1)
+            out_.consume(sendv(iov, static_cast<int>(filled)));
     }
     // Everything queued before close_when_done() is out (an exhausted producer still ahead of the marker is
     // stepped over by the next gather, one writable event later, as Python's initiate_send does).

@@ -71,7 +71,8 @@ public:
     void push_with_producer(std::unique_ptr<producer> p);
     // Closes the channel (handle_close) once everything queued before this call is sent.
     void close_when_done();
-    // Sends what it can now: up to ac_out_buffer_size bytes in one writev(2), or a file range with sendfile(2).
+    // Sends what it can now: up to ac_out_buffer_size bytes in one writev(2) (send(2) for a single piece), or a
+    // file range with sendfile(2).
     void initiate_send();
     // Emergencies only: drops unread input state and all queued output.
     void discard_buffers();
