@@ -21,15 +21,12 @@
 // default backend). The first line on stdout is "listening on HOST:PORT" with the port actually bound, so a
 // caller that asked for port 0 learns it. SIGINT and SIGTERM end it with status 0.
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cstdint>
-#include <cstring>
 #include <exception>
 #include <iostream>
 #include <string>
 #include <string_view>
-#include <system_error>
 #include <utility>
 #include <vector>
 

@@ -168,18 +168,20 @@ BOOST_AUTO_TEST_CASE(log_info) {
     BOOST_TEST(lines == (lines_t{"EGGS: " + l1, "info: " + l2, "SPAM: " + l3}), boost::test_tools::per_element());
 }
 
+// What the four default handlers print to stdout (Python's test_unhandled calls them in this order).
+lines_t unhandled_output(asyncore::dispatcher& d) {
+    captured_output stdout_capture(STDOUT_FILENO);
+    d.handle_expt();
+    d.handle_read();
+    d.handle_write();
+    d.handle_connect();
+    return stdout_capture.lines();
+}
+
 BOOST_AUTO_TEST_CASE(unhandled) {
     asyncore::dispatcher d;
     d.ignore_log_types.clear();
-    lines_t lines;
-    {
-        captured_output stdout_capture(STDOUT_FILENO);
-        d.handle_expt();
-        d.handle_read();
-        d.handle_write();
-        d.handle_connect();
-        lines = stdout_capture.lines();
-    }
+    const lines_t lines = unhandled_output(d);
     const lines_t expected = {"warning: unhandled incoming priority event", "warning: unhandled read event",
                               "warning: unhandled write event", "warning: unhandled connect event"};
     BOOST_TEST(lines == expected, boost::test_tools::per_element());
@@ -188,15 +190,7 @@ BOOST_AUTO_TEST_CASE(unhandled) {
 // With the default ignore_log_types the same calls print nothing: Python hides "warning" messages.
 BOOST_AUTO_TEST_CASE(unhandled_quiet_by_default) {
     asyncore::dispatcher d;
-    lines_t lines;
-    {
-        captured_output stdout_capture(STDOUT_FILENO);
-        d.handle_expt();
-        d.handle_read();
-        d.handle_write();
-        d.handle_connect();
-        lines = stdout_capture.lines();
-    }
+    const lines_t lines = unhandled_output(d);
     BOOST_TEST(lines.empty(), "printed: " << (lines.empty() ? "" : lines.front()));
 }
 

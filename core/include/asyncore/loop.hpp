@@ -6,6 +6,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <functional>
+
+#include "timers.hpp"
 
 namespace asyncore {
 
@@ -56,10 +59,7 @@ void readwrite(dispatcher& d, unsigned flags);
 // exception carries no traceback. Call it inside handle_error.
 std::string compact_exception(std::exception_ptr e = std::current_exception());
 
-} // namespace asyncore
-
-#include "timers.hpp"
-namespace asyncore {
 // Runs fn once, `delay` from now, from the loop of `map` (default map if nullptr). See timers.hpp.
 timer_handle call_later(std::chrono::duration<double> delay, std::function<void()> fn, socket_map* map = nullptr);
+
 } // namespace asyncore

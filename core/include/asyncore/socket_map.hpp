@@ -53,8 +53,6 @@ public:
     // Installs a ready-made poller (one bound to an application's io_context, say); a later run_pass with the
     // same backend name keeps it.
     void set_poller(std::unique_ptr<poller> p);
-    // The map a poller serves (set by set_poller/run_pass), for pollers that look at channels.
-    poller* current_poller() const noexcept { return poller_.get(); }
     // Applies the interest changes made since the last pass (poller add/modify/remove).
     void prepare_pass();
     // Delivers events under the loop's rules (see run_pass); returns how many were delivered.
