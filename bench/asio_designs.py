@@ -5,7 +5,7 @@ with epoll as the reference, side by side: interleaved runs, median of ROUNDS (d
     python3 bench/asio_designs.py [ROUNDS] > bench/results/asio_designs.csv
 """
 import subprocess, statistics, sys, time, re, os, signal
-BIN = os.environ.get("ASYNCHAT_BIN", "build/release/examples/asynchat/asynchat")
+BIN = os.environ.get("ASYNCHAT_BIN", "build/release/apps/asynchat/asynchat")
 LOADGEN = os.environ.get("LOADGEN_BIN", "build/release/bench/bench_loadgen")
 def run(backend, conns, size, depth):
     srv = subprocess.Popen(["taskset", "-c", "0", BIN, "serve", "echo", "--terminator", r"\n", "--backend", backend],

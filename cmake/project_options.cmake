@@ -14,16 +14,23 @@ if(ASYNCHAT_SANITIZE)
   target_link_options(asynchat_project_options INTERFACE -fsanitize=address,undefined)
 endif()
 
-# asynchat_layer(NAME ...) declares the library target for one layer with its alias asynchat::NAME.
+# asynchat_layer(NAME SOURCES... [INCLUDE_DIRS DIR...]) declares the library target for one layer with its alias
+# asynchat::NAME. Its public headers are under include/ (or each INCLUDE_DIRS folder, for a layer made of several
+# folders such as protocols/), installed together into one include tree.
 function(asynchat_layer name)
-  add_library(asynchat_${name} ${ARGN})
+  cmake_parse_arguments(PARSE_ARGV 1 arg "" "" "INCLUDE_DIRS")
+  if(NOT arg_INCLUDE_DIRS)
+    set(arg_INCLUDE_DIRS include)
+  endif()
+  add_library(asynchat_${name} ${arg_UNPARSED_ARGUMENTS})
   add_library(asynchat::${name} ALIAS asynchat_${name})
   set_target_properties(asynchat_${name} PROPERTIES EXPORT_NAME ${name} OUTPUT_NAME asynchat_${name})
-  target_include_directories(asynchat_${name} PUBLIC
-    $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
-    $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  foreach(dir IN LISTS arg_INCLUDE_DIRS)
+    target_include_directories(asynchat_${name} PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/${dir}>)
+    install(DIRECTORY ${dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+  endforeach()
+  target_include_directories(asynchat_${name} PUBLIC $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(asynchat_${name} PRIVATE $<BUILD_INTERFACE:asynchat_project_options>)
   target_compile_features(asynchat_${name} PUBLIC cxx_std_20)
   set_property(GLOBAL APPEND PROPERTY ASYNCHAT_LAYERS asynchat_${name})
-  install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endfunction()

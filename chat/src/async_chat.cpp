@@ -55,6 +55,7 @@ void async_chat::handle_read() {
 }
 
 void async_chat::handle_incoming(std::string_view bytes) {
+    if (counters_) counters_->bytes_in += bytes.size();
     reading_ = true;
     struct reset_flag {
         bool& flag;
@@ -102,18 +103,22 @@ void async_chat::close_when_done() {
 void async_chat::initiate_send() {
     if (!connected_ || out_.empty()) return;
     const std::size_t bound = std::max<std::size_t>(ac_out_buffer_size, 1);
+    std::size_t sent = 0;
     if (auto file = out_.front_file_range()) {
         const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(file->remaining, bound));
-        out_.consume_file(send_file(file->fd, file->offset, count));
+        sent = send_file(file->fd, file->offset, count);
+        out_.consume_file(sent);
     } else {
         iovec iov[max_iov];
         const std::size_t filled = out_.gather(iov, max_iov, bound);
         // One piece goes out with send(2): sendmsg's iovec import costs the kernel more for nothing.
         if (filled == 1)
-            out_.consume(dispatcher::send(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len)));
+            sent = dispatcher::send(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len));
         else if (filled > 1)
-            out_.consume(sendv(iov, static_cast<int>(filled)));
+            sent = sendv(iov, static_cast<int>(filled));
+        out_.consume(sent);
     }
+    if (counters_) counters_->bytes_out += sent;
     // Everything queued before close_when_done() is out (an exhausted producer still ahead of the marker is
     // stepped over by the next gather, one writable event later, as Python's initiate_send does).
     if (out_.pop_close_marker()) handle_close();

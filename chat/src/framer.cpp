@@ -49,6 +49,7 @@ std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needl
 
 void framer::reset() noexcept {
     carry_.clear();
+    unread_.clear();
     carry_is_prefix_ = false;
     collected_ = 0;
     ++epoch_;
@@ -85,22 +86,42 @@ void framer::feed(std::string_view data, framer_sink& sink) {
     } guard{feeding_};
 
     const std::uint64_t epoch = epoch_;
-    std::size_t pos = 0;
-    if (!carry_.empty()) {
-        // Moved out so that a reset() inside a callback cannot free bytes we are still reading.
-        std::string head = std::move(carry_);
-        carry_.clear();
-        pos = drain_carry(head, std::exchange(carry_is_prefix_, false), data, sink, epoch);
-        if (pos == stop) return;
+    std::string replay;            // the input rebuilt after an unread(); empty (and never allocated) otherwise
+    std::string_view input = data;
+    std::string head_left;         // carried bytes not yet handed out when an unread() stopped drain_carry
+    std::size_t pos = 0;           // where in input the framing stopped for an unread()
+    for (;;) {
+        if (!unread_.empty()) {
+            // Rebuild the input in stream order: the unread bytes, then everything not yet handed out. Only one
+            // of head_left, carry_ and input.substr(pos) can be non-empty, except head_left with the whole input.
+            std::string next = std::move(unread_);
+            unread_.clear();
+            next.append(head_left).append(carry_).append(input.substr(pos));
+            carry_.clear();
+            carry_is_prefix_ = false;
+            head_left.clear();
+            replay = std::move(next);
+            input = replay;
+        }
+        pos = 0;
+        if (!carry_.empty()) {
+            // Moved out so that a reset() inside a callback cannot free bytes we are still reading.
+            std::string head = std::move(carry_);
+            carry_.clear();
+            pos = drain_carry(head, std::exchange(carry_is_prefix_, false), input, sink, epoch, head_left);
+            if (pos == stop) pos = input.size();   // everything was consumed, or a callback reset the framer
+        }
+        if (pos != restart) pos = scan(input, pos, sink, epoch);
+        else pos = 0;
+        if (epoch != epoch_ || unread_.empty()) return;
     }
-    scan(data, pos, sink, epoch);
 }
 
 // Python's loop over (carried bytes + data), for as long as the current position is inside the carried bytes.
 // Returns where in data to go on, or stop. The carried bytes are few (fewer than the delimiter they were kept
 // for), so the small copies made here are O(delimiter length) per feed, independent of the data size.
 std::size_t framer::drain_carry(std::string& head, bool is_prefix, std::string_view data, framer_sink& sink,
-                                std::uint64_t epoch) {
+                                std::uint64_t epoch, std::string& head_left) {
     if (is_prefix) {
         // The usual case: data goes on with the delimiter the carried bytes began. Checking just the new bytes
         // keeps a long delimiter arriving in small pieces linear (the general path below re-reads the carry).
@@ -117,6 +138,11 @@ std::size_t framer::drain_carry(std::string& head, bool is_prefix, std::string_v
     }
     std::size_t hpos = 0;
     while (hpos < head.size()) {
+        if (!unread_.empty()) {
+            // A callback gave bytes back: they go before what is left of the carried bytes (and all of data).
+            head_left.assign(head, hpos);
+            return restart;
+        }
         const std::string_view h = std::string_view(head).substr(hpos);
         if (!term_) {
             return deliver(h, sink, epoch) ? 0 : stop;
@@ -168,12 +194,13 @@ std::size_t framer::drain_carry(std::string& head, bool is_prefix, std::string_v
     return 0;
 }
 
-void framer::scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch) {
+std::size_t framer::scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch) {
     while (pos < data.size()) {
+        if (!unread_.empty()) return pos;   // a callback gave bytes back: feed() frames them before data[pos..]
         const std::string_view rest = data.substr(pos);
         if (!term_) {
             deliver(rest, sink, epoch);
-            return;
+            return data.size();
         }
         if (term_.is_count()) {
             const std::size_t n = term_.count_;
@@ -182,13 +209,13 @@ void framer::scan(std::string_view data, std::size_t pos, framer_sink& sink, std
                 check_limit(rest.size());
                 term_.count_ -= rest.size();
                 deliver(rest, sink, epoch);
-                return;
+                return data.size();
             }
             check_limit(n);
             term_.count_ = 0;
-            if (!deliver(rest.substr(0, n), sink, epoch)) return;
+            if (!deliver(rest.substr(0, n), sink, epoch)) return stop;
             pos += n;
-            if (!fire(sink, epoch)) return;
+            if (!fire(sink, epoch)) return stop;
             continue;
         }
 
@@ -196,17 +223,18 @@ void framer::scan(std::string_view data, std::size_t pos, framer_sink& sink, std
         const std::size_t dl = term_.bytes_.size();
         const std::size_t idx = rest.find(term_.bytes_);
         if (idx != std::string_view::npos) {
-            if (idx > 0 && !deliver(rest.substr(0, idx), sink, epoch)) return;
+            if (idx > 0 && !deliver(rest.substr(0, idx), sink, epoch)) return stop;
             pos += idx + dl;
-            if (!fire(sink, epoch)) return;
+            if (!fire(sink, epoch)) return stop;
             continue;
         }
         const std::size_t keep = find_prefix_at_end(rest, term_.bytes_);
         carry_is_prefix_ = true;   // before the callback, so that a set_terminator inside it clears it
-        if (keep < rest.size() && !deliver(rest.substr(0, rest.size() - keep), sink, epoch)) return;
+        if (keep < rest.size() && !deliver(rest.substr(0, rest.size() - keep), sink, epoch)) return stop;
         carry_.assign(rest.substr(rest.size() - keep));
-        return;
+        return data.size();
     }
+    return pos;
 }
 
 } // namespace asynchat

@@ -209,6 +209,7 @@ void socket_map::run_timers() {
 }
 
 std::size_t socket_map::dispatch(std::span<const fired_event> fired) {
+    ++passes_;
     // Snapshot every event with the registration it was meant for before any handler runs: a handler that
     // closes a channel and opens another that reuses the fd must not hand the new one the old one's events
     // (bpo-30931). The local vector also makes a nested loop() call inside a handler safe.

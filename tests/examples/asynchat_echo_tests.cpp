@@ -1,4 +1,4 @@
-// `asynchat serve echo` (examples/asynchat), driven from outside as a user would: spawned with arguments, talked
+// `asynchat serve echo` (apps/asynchat), driven from outside as a user would: spawned with arguments, talked
 // to over loopback with plain blocking sockets, stopped with a signal. The expectations are the command's
 // contract, not its code: the echo of a byte stream is computed here from the stream alone, and must come back
 // the same however the stream was cut into writes.

@@ -26,6 +26,7 @@
 //     failing send closes the channel at once.
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,13 @@
 #include "producers.hpp"
 
 namespace asynchat {
+
+// Bytes a set of channels received and sent, for a server's statistics (/metrics). Several channels may share
+// one; the counts are plain integers, like everything else that belongs to one loop's thread.
+struct traffic_counters {
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+};
 
 class async_chat : public asyncore::dispatcher, public framer_sink {
 public:
@@ -95,6 +103,10 @@ public:
     bool readable() override;
     bool writable() override;
 
+    // Adds what this channel receives and sends to *counters from now on (nullptr: stop counting). The
+    // counters must outlive the channel or be unset first.
+    void count_traffic(traffic_counters* counters) noexcept { counters_ = counters; }
+
     // Bytes read per recv (one buffer per thread, not per channel) and most bytes sent per writable event.
     std::size_t ac_in_buffer_size = 65536;
     std::size_t ac_out_buffer_size = 65536;
@@ -111,6 +123,7 @@ private:
     framer framer_;
     output_queue out_;
     std::string incoming_;
+    traffic_counters* counters_ = nullptr;
     bool reading_ = false;     // inside handle_read's framing: push() defers its send to the end of the read
     bool input_closed_ = false; // the peer finished sending; the queue is drained before closing
 };

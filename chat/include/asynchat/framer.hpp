@@ -152,8 +152,16 @@ public:
     // propagates and the bytes of this call not yet delivered are lost.
     void feed(std::string_view bytes, framer_sink& sink);
 
-    // Python's discard_buffers, input side: drops the carried bytes and restarts the message-length count.
-    // The terminator is kept.
+    // Puts bytes back in front of the input: they are framed next, before every byte not yet handed out (the
+    // carried bytes and the rest of the buffer being fed). This is how a protocol leaves a raw mode with bytes it
+    // did not consume (Twisted's setLineMode(extra)): from collect_incoming_data it calls set_terminator and
+    // unread(rest). Inside a callback it takes effect when the framer next consults its terminator: after the
+    // callback returns, or after found_terminator when the current piece already ended at a terminator. Outside
+    // a callback the bytes wait for the next feed(). The re-framed bytes are copied once; nothing else is.
+    void unread(std::string_view bytes) { unread_.append(bytes); }
+
+    // Python's discard_buffers, input side: drops the carried bytes and any unread() bytes, and restarts the
+    // message-length count. The terminator is kept.
     void reset() noexcept;
 
     // The carried bytes: a possible start of the delimiter, not yet delivered (Python's ac_in_buffer between
@@ -165,15 +173,18 @@ public:
 private:
     static constexpr std::size_t stop = static_cast<std::size_t>(-1);
 
+    static constexpr std::size_t restart = static_cast<std::size_t>(-2);
+
     std::size_t drain_carry(std::string& head, bool is_prefix, std::string_view data, framer_sink& sink,
-                            std::uint64_t epoch);
-    void scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
+                            std::uint64_t epoch, std::string& head_left);
+    std::size_t scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
     void check_limit(std::size_t n);
     bool deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch);
     bool fire(framer_sink& sink, std::uint64_t epoch);
 
     terminator term_;
     std::string carry_;
+    std::string unread_;   // bytes given back by unread(), framed before anything not yet handed out
     std::size_t max_message_ = 0;
     std::size_t collected_ = 0;
     std::uint64_t epoch_ = 0;   // bumped by reset(), so a feed in progress can tell that it must stop

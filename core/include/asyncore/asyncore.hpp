@@ -4,6 +4,7 @@
 #include "dispatcher.hpp"
 #include "dispatcher_with_send.hpp"
 #include "file_dispatcher.hpp"
+#include "idle_timer.hpp"
 #include "loop.hpp"
 #include "poller.hpp"
 #include "ref.hpp"

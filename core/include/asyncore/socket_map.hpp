@@ -45,6 +45,9 @@ public:
     // deliver the events, run the due timers. Returns the number of channel events delivered.
     std::size_t run_pass(std::chrono::duration<double> timeout, std::string_view backend);
 
+    // Passes run so far (each dispatch of one wait's events counts one), for a server's own statistics.
+    std::uint64_t passes() const noexcept { return passes_; }
+
     // The backend of the last pass ("" before the first).
     std::string_view backend() const noexcept;
 
@@ -101,6 +104,7 @@ private:
     std::unique_ptr<poller> poller_;
     timer_queue timers_;
     std::function<void()> pending_work_;
+    std::uint64_t passes_ = 0;
 };
 
 } // namespace asyncore

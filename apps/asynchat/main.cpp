@@ -1,9 +1,10 @@
-// The asynchat command: `asynchat serve echo [options]` (more subcommands follow with the protocols and the
-// benchmark). Bad arguments exit with status 2 and one line naming the argument.
+// The asynchat command: `asynchat serve echo|chat [options]`. Bad arguments exit with status 2 and one line naming
+// the argument.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "serve_chat.hpp"
 #include "serve_echo.hpp"
 #ifdef ASYNCHAT_HAVE_ASIO
 #include <asynchat/asio.hpp>
@@ -18,6 +19,8 @@ int main(int argc, char** argv) {
     auto* serve = app.add_subcommand("serve", "run a server")->require_subcommand(1);
     asynchat_cli::echo_options echo;
     asynchat_cli::add_echo_command(*serve, echo);
+    asynchat_cli::chat_command_options chat;
+    asynchat_cli::add_chat_command(*serve, chat);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -29,5 +32,6 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (echo.selected) return asynchat_cli::run_echo(echo);
+    if (chat.selected) return asynchat_cli::run_chat(chat);
     return 2;
 }

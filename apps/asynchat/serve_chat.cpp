@@ -1,0 +1,36 @@
+#include "serve_chat.hpp"
+
+#include <chrono>
+
+namespace asynchat_cli {
+
+void add_chat_room_options(CLI::App& cmd, chat_command_options& opts, const std::string& prefix) {
+    cmd.add_option("--" + prefix + "max-line", opts.room.max_line,
+                   "longest chat line in bytes; a longer one gets 'ERR line too long' and is dropped")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    cmd.add_option("--" + prefix + "max-pending", opts.room.max_pending,
+                   "bytes queued for one chat client before it is disconnected (a client that does not read)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+}
+
+void add_chat_command(CLI::App& serve, chat_command_options& opts) {
+    auto* chat = serve.add_subcommand("chat", "a chat room: every line goes to every other client");
+    add_server_options(*chat, opts.server);
+    add_chat_room_options(*chat, opts);
+    chat->add_option("--idle-timeout", opts.idle_timeout, "seconds of silence before a client is closed (0: never)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    chat->callback([&opts] {
+        opts.room.idle_timeout = std::chrono::duration<double>(opts.idle_timeout);
+        opts.selected = true;
+    });
+}
+
+int run_chat(const chat_command_options& opts) {
+    asynchat::line::chat_room room(opts.room);
+    return run_server(opts.server, [&room](asyncore::socket sock) { room.join(std::move(sock)); });
+}
+
+} // namespace asynchat_cli

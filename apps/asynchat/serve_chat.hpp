@@ -1,0 +1,24 @@
+#pragma once
+// `asynchat serve chat`: the chat room of asynchat::line::chat_room.
+#include <CLI/CLI.hpp>
+
+#include <asynchat/line/chat_room.hpp>
+
+#include "server_options.hpp"
+
+namespace asynchat_cli {
+
+struct chat_command_options {
+    server_options server{.port = 8023};
+    asynchat::line::chat_options room;
+    double idle_timeout = 0;
+    bool selected = false;
+};
+
+// Adds the room's own options (--max-line, --max-pending, --idle-timeout) to cmd, with `prefix` before each name
+// (serve all uses "chat-").
+void add_chat_room_options(CLI::App& cmd, chat_command_options& opts, const std::string& prefix = "");
+void add_chat_command(CLI::App& serve, chat_command_options& opts);
+int run_chat(const chat_command_options& opts);
+
+} // namespace asynchat_cli

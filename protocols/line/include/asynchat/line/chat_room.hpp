@@ -1,0 +1,94 @@
+#pragma once
+// asynchat::line::chat_room — the chat server of `asynchat serve chat`, on line_receiver. One room per server;
+// every accepted connection joins it.
+//
+// The protocol (lines end with LF; a CR before it is stripped; every reply ends with CRLF):
+//   on connect          -> "HELLO guest-N"
+//   NICK name           -> "OK name"  (name: 1 to 32 of [A-Za-z0-9_-]; otherwise "ERR bad nick")
+//   QUIT                -> "BYE", then the server closes the connection
+//   any other line      -> sent to every OTHER member as "<name> text" (an empty line is ignored)
+//   a line over max_line bytes -> "ERR line too long" once, the line is dropped, the connection stays
+// The command words are matched without regard to case ("nick", "Quit").
+//
+// A member that does not read must not make the server buffer without bound: when more than max_pending bytes
+// are queued for one member, that member is disconnected and the room goes on.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <asyncore/idle_timer.hpp>
+#include <asyncore/ref.hpp>
+#include <asynchat/line/line_receiver.hpp>
+#include <asynchat/service_stats.hpp>
+
+namespace asynchat::line {
+
+struct chat_options {
+    std::size_t max_line = 4096;            // bytes of one line, without its ending
+    std::size_t max_pending = 1 << 20;      // bytes queued for one member before it is disconnected
+    std::chrono::duration<double> idle_timeout{0}; // close a member silent this long; 0: never
+};
+
+class chat_member;
+
+class chat_room {
+public:
+    explicit chat_room(chat_options options = {}, service_stats* stats = nullptr)
+        : options_(options), stats_(stats) {}
+    chat_room(const chat_room&) = delete;
+    chat_room& operator=(const chat_room&) = delete;
+    // Members still in the room are closed (their channels then no longer refer to the room).
+    ~chat_room();
+
+    // Makes the channel of a new connection and greets it.
+    asyncore::ref<chat_member> join(asyncore::socket sock, asyncore::socket_map* map = nullptr);
+    // The same for a member made by the caller (tests drive one through string_transport).
+    void admit(chat_member& member);
+
+    // Sends "<from's name> text" to every member but `from`.
+    void broadcast(chat_member& from, std::string_view text);
+
+    std::size_t size() const noexcept { return members_.size(); }
+    const chat_options& options() const noexcept { return options_; }
+    service_stats* stats() const noexcept { return stats_; }
+
+private:
+    friend class chat_member;
+    void leave(chat_member& member) noexcept;
+
+    chat_options options_;
+    service_stats* stats_;
+    std::vector<chat_member*> members_;
+    std::uint64_t next_guest_ = 1;
+};
+
+class chat_member : public line_receiver {
+public:
+    explicit chat_member(chat_room& room, asyncore::socket_map* map = nullptr);
+    chat_member(chat_room& room, asyncore::socket sock, asyncore::socket_map* map = nullptr);
+    ~chat_member() override;
+
+    const std::string& name() const noexcept { return name_; }
+
+    void line_received(std::string_view line) override;
+    void line_length_exceeded(std::size_t length) override;
+    void handle_error() override;
+    void close() override;
+
+private:
+    friend class chat_room;
+    void setup();
+
+    chat_room* room_;      // null once the member has left (QUIT, close, or the room's end)
+    service_stats* stats_;
+    std::string name_;
+    asyncore::idle_timer idle_;
+    connection_count counted_;
+};
+
+// True for 1 to 32 characters of [A-Za-z0-9_-].
+bool valid_nick(std::string_view name) noexcept;
+
+} // namespace asynchat::line

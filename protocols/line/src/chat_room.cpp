@@ -1,0 +1,148 @@
+#include "asynchat/line/chat_room.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <iostream>
+
+#include <asyncore/loop.hpp>
+#include <asyncore/socket_map.hpp>
+
+namespace asynchat::line {
+
+namespace {
+
+// The command word of a line, matched without regard to case: "NICK bob" -> "nick", rest "bob".
+bool command_is(std::string_view line, std::string_view word, std::string_view& rest) {
+    if (line.size() < word.size()) return false;
+    for (std::size_t i = 0; i < word.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(line[i])) != word[i]) return false;
+    if (line.size() == word.size()) {
+        rest = {};
+        return true;
+    }
+    if (line[word.size()] != ' ') return false;
+    rest = line.substr(word.size() + 1);
+    return true;
+}
+
+} // namespace
+
+bool valid_nick(std::string_view name) noexcept {
+    if (name.empty() || name.size() > 32) return false;
+    return std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+    });
+}
+
+chat_room::~chat_room() {
+    // Closing a member takes it out of members_: work on a copy.
+    for (chat_member* m : std::vector<chat_member*>(members_)) {
+        m->room_ = nullptr;
+        m->close();
+    }
+}
+
+asyncore::ref<chat_member> chat_room::join(asyncore::socket sock, asyncore::socket_map* map) {
+    auto member = asyncore::make<chat_member>(*this, std::move(sock), map);
+    admit(*member);
+    return member;
+}
+
+void chat_room::admit(chat_member& member) {
+    members_.push_back(&member);
+    member.name_ = "guest-" + std::to_string(next_guest_++);
+    member.send_line("HELLO " + member.name_);
+}
+
+void chat_room::leave(chat_member& member) noexcept {
+    auto it = std::find(members_.begin(), members_.end(), &member);
+    if (it != members_.end()) members_.erase(it);
+}
+
+void chat_room::broadcast(chat_member& from, std::string_view text) {
+    std::string line;
+    line.reserve(from.name_.size() + text.size() + 5);
+    line.append("<").append(from.name_).append("> ").append(text).append("\r\n");
+    std::vector<chat_member*> too_slow;
+    for (chat_member* m : members_) {
+        if (m == &from) continue;
+        m->push(line);
+        if (m->output().ready_bytes() > options_.max_pending) too_slow.push_back(m);
+    }
+    // Closed after the walk: closing takes a member out of members_.
+    for (chat_member* m : too_slow) {
+        std::cerr << "asynchat: chat: disconnecting " << m->name_ << ": more than " << options_.max_pending
+                  << " bytes queued (a client that does not read)\n";
+        if (stats_) ++stats_->errors;
+        m->discard_buffers();
+        m->close();
+    }
+}
+
+chat_member::chat_member(chat_room& room, asyncore::socket_map* map)
+    : line_receiver(map), room_(&room), stats_(room.stats()), counted_(room.stats()) {
+    setup();
+}
+
+chat_member::chat_member(chat_room& room, asyncore::socket sock, asyncore::socket_map* map)
+    : line_receiver(std::move(sock), map), room_(&room), stats_(room.stats()), counted_(room.stats()) {
+    setup();
+}
+
+chat_member::~chat_member() {
+    if (room_) room_->leave(*this);
+}
+
+void chat_member::setup() {
+    set_delimiter("\n");
+    set_strip_cr(true);
+    set_line_ending("\r\n");
+    set_max_line_length(room_->options().max_line);
+    if (stats_) count_traffic(&stats_->traffic);
+    idle_.start(map(), room_->options().idle_timeout, [this] { close(); });
+}
+
+void chat_member::line_received(std::string_view line) {
+    idle_.touch();
+    if (!room_) return; // after QUIT: the rest of what the client sent is not for the room
+    if (stats_) ++stats_->messages;
+    std::string_view rest;
+    if (command_is(line, "nick", rest)) {
+        if (valid_nick(rest)) {
+            name_.assign(rest);
+            send_line("OK " + name_);
+        } else {
+            send_line("ERR bad nick");
+        }
+    } else if (command_is(line, "quit", rest) && rest.empty()) {
+        send_line("BYE");
+        room_->leave(*this);
+        room_ = nullptr;
+        close_when_done();
+    } else if (!line.empty()) {
+        room_->broadcast(*this, line);
+    }
+}
+
+void chat_member::line_length_exceeded(std::size_t) {
+    idle_.touch();
+    if (stats_) ++stats_->errors;
+    send_line("ERR line too long");
+}
+
+void chat_member::handle_error() {
+    std::cerr << "asynchat: chat: closing " << name_ << ": " << asyncore::compact_exception() << '\n';
+    close();
+}
+
+void chat_member::close() {
+    idle_.stop();
+    counted_.release();
+    if (room_) {
+        room_->leave(*this);
+        room_ = nullptr;
+    }
+    line_receiver::close();
+}
+
+} // namespace asynchat::line
