@@ -1,9 +1,10 @@
-// The asynchat command: `asynchat serve echo|chat [options]`. Bad arguments exit with status 2 and one line naming
-// the argument.
+// The asynchat command: `asynchat serve echo|chat|http|all [options]`, `asynchat get URL`. Bad arguments exit
+// with status 2 and one line naming the argument.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "serve_all.hpp"
 #include "serve_chat.hpp"
 #include "serve_echo.hpp"
 #ifdef ASYNCHAT_HAVE_ASIO
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
     asynchat_cli::add_echo_command(*serve, echo);
     asynchat_cli::chat_command_options chat;
     asynchat_cli::add_chat_command(*serve, chat);
+    asynchat_cli::all_options all;
+    asynchat_cli::add_all_command(*serve, all);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -33,5 +36,6 @@ int main(int argc, char** argv) {
     }
     if (echo.selected) return asynchat_cli::run_echo(echo);
     if (chat.selected) return asynchat_cli::run_chat(chat);
+    if (all.selected) return asynchat_cli::run_all(all);
     return 2;
 }

@@ -23,7 +23,9 @@ const CLI::Validator at_least_one(
 
 class echo_channel final : public asynchat::async_chat {
 public:
-    echo_channel(asyncore::socket sock, const echo_options& opts) : async_chat(std::move(sock)), opts_(opts) {
+    echo_channel(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats)
+        : async_chat(std::move(sock)), opts_(opts), stats_(stats), counted_(stats) {
+        if (stats) count_traffic(&stats->traffic);
         switch (opts.mode) {
         case echo_options::framing::delimiter: set_terminator(opts.delimiter); break;
         case echo_options::framing::count: set_terminator(opts.count); break;
@@ -44,6 +46,7 @@ public:
     }
 
     void found_terminator() override {
+        if (stats_) ++stats_->messages;
         if (opts_.mode == echo_options::framing::delimiter) message_ += opts_.delimiter;
         push(std::move(message_));
         message_.clear();
@@ -54,11 +57,19 @@ public:
         // One bad client is not the server's problem: say why on stderr and drop that connection only.
         std::cerr << "asynchat: closing " << (addr() ? addr()->to_string() : "client") << ": "
                   << asyncore::compact_exception() << '\n';
+        if (stats_) ++stats_->errors;
         close();
+    }
+
+    void close() override {
+        counted_.release();
+        async_chat::close();
     }
 
 private:
     const echo_options& opts_;
+    asynchat::service_stats* stats_;
+    asynchat::connection_count counted_;
     std::string message_;
 };
 
@@ -86,8 +97,12 @@ void add_echo_command(CLI::App& serve, echo_options& opts) {
     });
 }
 
+void accept_echo(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats) {
+    asyncore::make<echo_channel>(std::move(sock), opts, stats);
+}
+
 int run_echo(const echo_options& opts) {
-    return run_server(opts.server, [&opts](asyncore::socket sock) { asyncore::make<echo_channel>(std::move(sock), opts); });
+    return run_server(opts.server, [&opts](asyncore::socket sock) { accept_echo(std::move(sock), opts); });
 }
 
 } // namespace asynchat_cli

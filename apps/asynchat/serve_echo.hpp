@@ -2,6 +2,8 @@
 #include <cstddef>
 #include <string>
 
+#include <asynchat/service_stats.hpp>
+
 #include "server_options.hpp"
 
 namespace asynchat_cli {
@@ -20,5 +22,7 @@ struct echo_options {
 
 void add_echo_command(CLI::App& serve, echo_options& opts);
 int run_echo(const echo_options& opts);
+// The channel of one echo connection, counting into stats when given (serve all).
+void accept_echo(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats = nullptr);
 
 } // namespace asynchat_cli

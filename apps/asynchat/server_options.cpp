@@ -43,12 +43,19 @@ void add_server_options(CLI::App& cmd, server_options& opts) {
         ->capture_default_str();
 }
 
-int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept) {
+int run_services(const std::string& backend, std::vector<service_spec> services,
+                 std::function<void(std::size_t, const std::string&)> on_bound) {
     try {
         asyncore::exit_on_signals();
-        auto server = asyncore::make<listener>(asyncore::address::inet(opts.host, opts.port), std::move(on_accept));
-        std::cout << "listening on " << server->sock().getsockname() << std::endl;
-        asyncore::loop({.backend = opts.backend});
+        std::vector<asyncore::ref<listener>> listeners;
+        for (auto& s : services) {
+            listeners.push_back(asyncore::make<listener>(asyncore::address::inet(s.host, s.port), std::move(s.on_accept)));
+            const std::string where = listeners.back()->sock().getsockname().to_string();
+            if (on_bound) on_bound(listeners.size() - 1, where);
+            if (!s.name.empty()) std::cout << s.name << ' ';
+            std::cout << "listening on " << where << std::endl;
+        }
+        asyncore::loop({.backend = backend});
     } catch (const asyncore::exit_now&) {
         return 0;
     } catch (const std::exception& e) {
@@ -56,6 +63,10 @@ int run_server(const server_options& opts, std::function<void(asyncore::socket)>
         return 1;
     }
     return 0;
+}
+
+int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept) {
+    return run_services(opts.backend, {{"", opts.host, opts.port, std::move(on_accept)}});
 }
 
 std::string unescape(const std::string& text) {

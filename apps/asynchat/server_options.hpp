@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -19,8 +20,21 @@ struct server_options {
 
 void add_server_options(CLI::App& cmd, server_options& opts);
 
-// Makes the listener, prints "listening on HOST:PORT" (flushed) and loops until a signal. `on_accept` turns each
-// accepted socket into a channel. Returns the process exit status.
+// One listening service of a server process: where it listens and what an accepted socket becomes.
+struct service_spec {
+    std::string name;  // printed before "listening on" when several services share the process ("echo")
+    std::string host;
+    std::uint16_t port;
+    std::function<void(asyncore::socket)> on_accept;
+};
+
+// Makes every listener in one map, prints "[NAME ]listening on HOST:PORT" for each (flushed) and tells on_bound
+// (service index, "HOST:PORT"), then loops on `backend` until SIGINT/SIGTERM. Returns the process exit status
+// (1, with one line on stderr, if a listener cannot be made).
+int run_services(const std::string& backend, std::vector<service_spec> services,
+                 std::function<void(std::size_t, const std::string&)> on_bound = {});
+
+// A single service: prints "listening on HOST:PORT".
 int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept);
 
 // C escapes as a shell user types them: \r \n \t \\ \xHH. Throws CLI::ValidationError naming what is wrong.

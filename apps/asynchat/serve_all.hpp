@@ -1,0 +1,34 @@
+#pragma once
+// `asynchat serve all`, the main job: echo, chat and HTTP in ONE socket map run by ONE loop (the asyncore idea of
+// mixed channels in one map). Its HTTP service serves a bundled site about the project, /metrics (Prometheus)
+// and /status (HTML) with the live figures of every service and of the loop.
+#include <cstdint>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include <asynchat/http/server.hpp>
+
+#include "serve_chat.hpp"
+#include "serve_echo.hpp"
+
+namespace asynchat_cli {
+
+struct all_options {
+    std::string host = "127.0.0.1";
+    std::string backend{asyncore::default_backend()};
+    std::uint16_t echo_port = 8007;
+    std::uint16_t chat_port = 8023;
+    std::uint16_t http_port = 8080;
+    std::string root;          // empty: the bundled site
+    echo_options echo;
+    chat_command_options chat;
+    asynchat::http::server_options http;
+    double http_idle_timeout = 30;
+    bool selected = false;
+};
+
+void add_all_command(CLI::App& serve, all_options& opts);
+int run_all(all_options& opts);
+
+} // namespace asynchat_cli

@@ -1,0 +1,192 @@
+// `asynchat serve all`: three services in one map and one loop, on every backend. The figures on /metrics must
+// follow what the test itself did to the other services, which is what shows they share the loop and the map.
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <string>
+
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include "example_support.hpp"
+#include "test_support.hpp"
+
+namespace bdata = boost::unit_test::data;
+using namespace examples_test;
+
+namespace {
+
+struct serve_all {
+    child_process proc;
+    std::map<std::string, std::uint16_t> ports;
+
+    explicit serve_all(const std::string& backend, std::vector<std::string> extra = {})
+        : proc([&] {
+              std::vector<std::string> argv{ASYNCHAT_PATH, "serve", "all", "--echo-port", "0", "--chat-port", "0",
+                                            "--http-port", "0", "--backend", backend};
+              argv.insert(argv.end(), extra.begin(), extra.end());
+              return argv;
+          }()) {
+        for (const char* name : {"echo", "chat", "http"}) {
+            auto line = proc.read_line();
+            BOOST_REQUIRE_MESSAGE(line, "serve all printed no line for " << name);
+            const std::string prefix = std::string(name) + " ";
+            BOOST_REQUIRE_MESSAGE(line->starts_with(prefix), "expected '" << name << " listening on ...', got " << *line);
+            ports[name] = parse_listening_port(line->substr(prefix.size()));
+        }
+    }
+};
+
+// One HTTP/1.0 request without keep-alive: the whole response, up to the server's close.
+std::string http_get(std::uint16_t port, const std::string& path, const std::string& method = "GET") {
+    auto s = connect_loopback(port);
+    BOOST_REQUIRE(send_all(s.get(), method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
+    return recv_exact(s.get(), 1 << 22);
+}
+
+std::string body_of(const std::string& response) {
+    const auto end = response.find("\r\n\r\n");
+    BOOST_REQUIRE_MESSAGE(end != std::string::npos, "no end of headers in: " << response.substr(0, 200));
+    return response.substr(end + 4);
+}
+
+// The value of one sample line of the Prometheus text, e.g. metric(text, "asynchat_messages_total", "echo").
+std::uint64_t metric(const std::string& text, const std::string& name, const std::string& service = "") {
+    const std::string key = service.empty() ? name + " " : name + "{service=\"" + service + "\"} ";
+    const auto at = text.find("\n" + key);
+    BOOST_REQUIRE_MESSAGE(at != std::string::npos, "no sample " << key << "in /metrics");
+    const char* first = text.data() + at + 1 + key.size();
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(first, text.data() + text.size(), v);
+    BOOST_REQUIRE(ec == std::errc{});
+    BOOST_REQUIRE(*end == '\n');
+    return v;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(serve_all_command)
+
+BOOST_DATA_TEST_CASE(three_services_one_loop, bdata::make(test_support::backends()), backend) {
+    serve_all server(backend);
+
+    // echo: LF-terminated lines come back byte for byte, CR included.
+    auto echo = connect_loopback(server.ports["echo"]);
+    BOOST_REQUIRE(send_all(echo.get(), "one\r\ntwo\n"));
+    BOOST_TEST(recv_exact(echo.get(), 9) == "one\r\ntwo\n");
+
+    // chat: two members, one line from each side.
+    auto alice = connect_loopback(server.ports["chat"]);
+    auto bob = connect_loopback(server.ports["chat"]);
+    BOOST_TEST(recv_exact(alice.get(), 15) == "HELLO guest-1\r\n");
+    BOOST_TEST(recv_exact(bob.get(), 15) == "HELLO guest-2\r\n");
+    BOOST_REQUIRE(send_all(alice.get(), "NICK alice\nhi bob\n"));
+    BOOST_TEST(recv_exact(alice.get(), 10) == "OK alice\r\n");
+    BOOST_TEST(recv_exact(bob.get(), 16) == "<alice> hi bob\r\n");
+
+    // /metrics follows: 2 chat members open, 2 echo messages, 2 chat lines, this very request.
+    const std::string response = http_get(server.ports["http"], "/metrics");
+    BOOST_TEST(response.starts_with("HTTP/1.0 200"));
+    BOOST_TEST(response.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
+    const std::string text = "\n" + body_of(response);
+    BOOST_TEST(metric(text, "asynchat_connections_open", "chat") == 2u);
+    BOOST_TEST(metric(text, "asynchat_connections_open", "echo") == 1u);
+    BOOST_TEST(metric(text, "asynchat_connections_accepted_total", "http") == 1u);
+    BOOST_TEST(metric(text, "asynchat_messages_total", "echo") == 2u);
+    BOOST_TEST(metric(text, "asynchat_messages_total", "chat") == 2u);
+    BOOST_TEST(metric(text, "asynchat_bytes_received_total", "echo") == 9u);
+    BOOST_TEST(metric(text, "asynchat_bytes_sent_total", "echo") == 9u);
+    BOOST_TEST(metric(text, "asynchat_bytes_received_total", "chat") == 18u);
+    BOOST_TEST(metric(text, "asynchat_loop_passes_total") > 0u);
+    BOOST_TEST(metric(text, "asynchat_channels") == 3u + 3u + 1u); // 3 listeners, echo, 2 chat, this request
+    BOOST_TEST(text.find("asynchat_info{backend=\"" + backend + "\"} 1\n") != std::string::npos);
+    // Every family is introduced by its HELP and TYPE lines, as scrapers expect.
+    for (const char* family : {"asynchat_connections_open", "asynchat_connections_accepted_total",
+                               "asynchat_bytes_received_total", "asynchat_bytes_sent_total",
+                               "asynchat_messages_total", "asynchat_errors_total", "asynchat_loop_passes_total"}) {
+        BOOST_TEST(text.find(std::string("\n# HELP ") + family + " ") != std::string::npos, family);
+        BOOST_TEST(text.find(std::string("\n# TYPE ") + family + " ") != std::string::npos, family);
+    }
+
+    // A member leaving shows at once.
+    bob.reset();
+    BOOST_REQUIRE(send_all(alice.get(), "QUIT\n"));
+    BOOST_TEST(recv_exact(alice.get(), 5) == "BYE\r\n");
+    BOOST_TEST(recv_eof(alice.get()));
+    const std::string after = "\n" + body_of(http_get(server.ports["http"], "/metrics"));
+    BOOST_TEST(metric(after, "asynchat_connections_open", "chat") == 0u);
+    BOOST_TEST(metric(after, "asynchat_connections_accepted_total", "http") == 2u);
+    BOOST_TEST(metric(after, "asynchat_messages_total", "http") >= 1u);
+}
+
+BOOST_DATA_TEST_CASE(status_page_and_bundled_site, bdata::make(test_support::backends()), backend) {
+    serve_all server(backend);
+    const auto status = http_get(server.ports["http"], "/status");
+    BOOST_TEST(status.starts_with("HTTP/1.0 200"));
+    BOOST_TEST(status.find("Content-Type: text/html") != std::string::npos);
+    for (const char* service : {"<td>echo</td>", "<td>chat</td>", "<td>http</td>"})
+        BOOST_TEST(status.find(service) != std::string::npos, service);
+    BOOST_TEST(status.find("<b>" + backend + "</b>") != std::string::npos);
+
+    const auto index = http_get(server.ports["http"], "/");
+    BOOST_TEST(index.starts_with("HTTP/1.0 200"));
+    BOOST_TEST(body_of(index).find("<h1>asynchat-cpp</h1>") != std::string::npos);
+    const auto css = http_get(server.ports["http"], "/style.css");
+    BOOST_TEST(css.find("Content-Type: text/css") != std::string::npos);
+    const auto head = http_get(server.ports["http"], "/index.html", "HEAD");
+    BOOST_TEST(head.starts_with("HTTP/1.0 200"));
+    BOOST_TEST(body_of(head).empty());
+    BOOST_TEST(http_get(server.ports["http"], "/no-such-page").starts_with("HTTP/1.0 404"));
+}
+
+// A real browser loads the bundled site through our server: the page, its stylesheet, its logo and its script,
+// which fetches /metrics and fills the table. The DOM Chromium dumps after running the script says what worked.
+BOOST_DATA_TEST_CASE(chromium_loads_the_site, bdata::make(test_support::backends()), backend) {
+    const char* chromium = "/usr/bin/chromium";
+    if (::access(chromium, X_OK) != 0) {
+        BOOST_TEST_MESSAGE("skipped: no " << chromium << " (Debian package chromium)");
+        return;
+    }
+    serve_all server(backend);
+    const auto profile = std::filesystem::temp_directory_path() /
+                         ("asynchat-chromium-" + std::to_string(::getpid()) + "-" + backend);
+    std::filesystem::remove_all(profile);
+    child_process browser({chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           "--disable-dev-shm-usage", "--user-data-dir=" + profile.string(),
+                           "--virtual-time-budget=10000", "--dump-dom",
+                           "http://127.0.0.1:" + std::to_string(server.ports["http"]) + "/"});
+    const auto dom = browser.read_all(std::chrono::seconds(60));
+    browser.wait();
+    std::filesystem::remove_all(profile);
+    BOOST_REQUIRE_MESSAGE(dom, "chromium did not finish");
+    BOOST_TEST(dom->find("assets: css=ok logo=ok") != std::string::npos, "stylesheet and logo: " << *dom);
+    BOOST_TEST(dom->find("data-metrics=\"ok\"") != std::string::npos);
+    BOOST_TEST(dom->find("data-service=\"http\"") != std::string::npos);
+    BOOST_TEST(dom->find("id=\"backend\">" + backend + "<") != std::string::npos);
+
+    // The server saw the browser's requests: page, stylesheet, logo, script and at least one /metrics.
+    const std::string text = "\n" + body_of(http_get(server.ports["http"], "/metrics"));
+    BOOST_TEST(metric(text, "asynchat_messages_total", "http") >= 5u);
+}
+
+BOOST_AUTO_TEST_CASE(bad_arguments_exit_2) {
+    for (std::vector<std::string> args : {std::vector<std::string>{"--echo-port", "x"},
+                                          {"--root", "/no/such/dir"},
+                                          {"--backend", "nope"},
+                                          {"--chat-max-line", "0"}}) {
+        std::vector<std::string> argv{ASYNCHAT_PATH, "serve", "all"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        child_process p(argv);
+        const auto status = p.wait();
+        BOOST_REQUIRE(status);
+        BOOST_TEST(WIFEXITED(*status));
+        BOOST_TEST(WEXITSTATUS(*status) == 2, args[0]);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
