@@ -1,8 +1,10 @@
-// Framing cost: N messages of a fixed size, terminated by "\r\n", fed to an async_chat-style sink through the
-// framer in reads of SEGMENT bytes. Prints one CSV line: impl,segment,messages,message_bytes,seconds,ns_per_msg,
+// Framing cost: N messages of a fixed size on the wire, fed to an async_chat-style sink through the framer in reads
+// of SEGMENT bytes. Prints one CSV line per segment: impl,segment,messages,message_bytes,seconds,ns_per_msg,
 // mb_per_s. The sink appends each piece to a message buffer and counts found_terminator, as a line protocol does.
+// --framing picks how messages are framed: "delimiter" ("\r\n", the built-in kind; impl "c++"), or a framing rule:
+// "any" (any_delimiter {"\r\n", "\n"}), "length4" (length_prefixed, 4 bytes), "netstring" (impl "c++/NAME").
 //
-//   framing [--messages N] [--size BYTES] [--segment BYTES]...
+//   framing [--messages N] [--size BYTES] [--segment BYTES]... [--framing NAME]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include <asynchat/framer.hpp>
+#include <asynchat/framing_rules.hpp>
 
 namespace {
 
@@ -26,17 +29,28 @@ struct line_sink final : asynchat::framer_sink {
     }
 };
 
-std::string make_stream(std::size_t messages, std::size_t size) {
+// Messages of `size` bytes on the wire (framing included), with payloads that vary so nothing can be skipped.
+std::string make_stream(std::size_t messages, std::size_t size, const std::string& framing, std::size_t& payload) {
+    const std::size_t overhead = framing == "length4" ? 4 : framing == "netstring" ? std::to_string(size).size() + 2 : 2;
+    payload = size - overhead;
     std::string stream;
     stream.reserve(messages * size);
-    std::string body(size - 2, 'x');
+    std::string body(payload, 'x');
     for (std::size_t i = 0; i < messages; ++i) {
-        // Vary the bytes so that nothing can be skipped by a lucky search.
         body[i % body.size()] = static_cast<char>('a' + i % 26);
-        stream += body;
-        stream += "\r\n";
+        if (framing == "length4") stream += asynchat::length_prefixed::header(body.size(), {});
+        if (framing == "netstring") stream += asynchat::netstring::encode(body);
+        else stream += body;
+        if (framing == "delimiter" || framing == "any") stream += "\r\n";
     }
     return stream;
+}
+
+asynchat::terminator make_terminator(const std::string& framing) {
+    if (framing == "any") return asynchat::any_delimiter::make({"\r\n", "\n"});
+    if (framing == "length4") return asynchat::length_prefixed::make(4);
+    if (framing == "netstring") return asynchat::netstring::make();
+    return asynchat::terminator("\r\n");
 }
 
 } // namespace
@@ -44,10 +58,12 @@ std::string make_stream(std::size_t messages, std::size_t size) {
 int main(int argc, char** argv) {
     std::size_t messages = 1'000'000, size = 64;
     std::vector<std::size_t> segments;
+    std::string framing = "delimiter";
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string opt = argv[i];
         const std::size_t value = std::strtoull(argv[i + 1], nullptr, 10);
-        if (opt == "--messages") messages = value;
+        if (opt == "--framing") framing = argv[i + 1];
+        else if (opt == "--messages") messages = value;
         else if (opt == "--size") size = value;
         else if (opt == "--segment") segments.push_back(value);
         else {
@@ -56,23 +72,29 @@ int main(int argc, char** argv) {
         }
     }
     if (segments.empty()) segments = {1, 64, 65536};
-    if (size < 3) {
-        std::fprintf(stderr, "framing: --size must be at least 3\n");
+    if (framing != "delimiter" && framing != "any" && framing != "length4" && framing != "netstring") {
+        std::fprintf(stderr, "framing: --framing is delimiter, any, length4 or netstring\n");
         return 2;
     }
-    const std::string stream = make_stream(messages, size);
+    if (size < 8) {
+        std::fprintf(stderr, "framing: --size must be at least 8\n");
+        return 2;
+    }
+    std::size_t payload = 0;
+    const std::string stream = make_stream(messages, size, framing, payload);
+    const std::string impl = framing == "delimiter" ? "c++" : "c++/" + framing;
     for (std::size_t segment : segments) {
-        asynchat::framer framer(asynchat::terminator("\r\n"));
+        asynchat::framer framer(make_terminator(framing));
         line_sink sink;
         const auto start = std::chrono::steady_clock::now();
         for (std::size_t at = 0; at < stream.size(); at += segment)
             framer.feed(std::string_view(stream).substr(at, segment), sink);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        if (sink.found != messages || sink.bytes != messages * (size - 2)) {
+        if (sink.found != messages || sink.bytes != messages * payload) {
             std::fprintf(stderr, "framing: wrong result: %zu messages, %zu bytes\n", sink.found, sink.bytes);
             return 1;
         }
-        std::printf("c++,%zu,%zu,%zu,%.6f,%.1f,%.1f\n", segment, messages, size, seconds, seconds * 1e9 / messages,
+        std::printf("%s,%zu,%zu,%zu,%.6f,%.1f,%.1f\n", impl.c_str(), segment, messages, size, seconds, seconds * 1e9 / messages,
                     stream.size() / seconds / 1e6);
         std::fflush(stdout);
     }

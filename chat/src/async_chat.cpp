@@ -95,6 +95,12 @@ void async_chat::push_with_producer(std::unique_ptr<producer> p) {
     refresh_interest();
 }
 
+void async_chat::push_length_prefixed(std::string_view payload, const length_prefixed::format& f) {
+    std::string framed = length_prefixed::header(payload.size(), f);
+    framed.append(payload);
+    push(std::move(framed));
+}
+
 void async_chat::close_when_done() {
     out_.close_when_done();
     refresh_interest();

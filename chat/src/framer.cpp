@@ -7,27 +7,37 @@
 
 namespace asynchat {
 
+std::string terminator_repr(std::string_view delimiter) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "b'";
+    for (unsigned char c : delimiter) {
+        switch (c) {
+        case '\r': out += "\\r"; break;
+        case '\n': out += "\\n"; break;
+        case '\t': out += "\\t"; break;
+        case '\\': out += "\\\\"; break;
+        case '\'': out += "\\'"; break;
+        default:
+            if (c >= 0x20 && c < 0x7f) {
+                out += static_cast<char>(c);
+            } else {
+                out += "\\x";
+                out += hex[c >> 4];
+                out += hex[c & 15];
+            }
+        }
+    }
+    return out + "'";
+}
+
 std::ostream& operator<<(std::ostream& os, const terminator& t) {
     switch (t.type()) {
     case terminator::kind::none: return os << "None";
     case terminator::kind::count: return os << t.remaining();
+    case terminator::kind::rule: return os << t.get_rule()->describe();
     case terminator::kind::delimiter: break;
     }
-    static constexpr char hex[] = "0123456789abcdef";
-    os << "b'";
-    for (unsigned char c : t.bytes()) {
-        switch (c) {
-        case '\r': os << "\\r"; break;
-        case '\n': os << "\\n"; break;
-        case '\t': os << "\\t"; break;
-        case '\\': os << "\\\\"; break;
-        case '\'': os << "\\'"; break;
-        default:
-            if (c >= 0x20 && c < 0x7f) os << static_cast<char>(c);
-            else os << "\\x" << hex[c >> 4] << hex[c & 15];
-        }
-    }
-    return os << '\'';
+    return os << terminator_repr(t.bytes());
 }
 
 message_too_long::message_too_long(std::size_t limit, std::size_t attempted)
@@ -51,6 +61,8 @@ void framer::reset() noexcept {
     carry_.clear();
     unread_.clear();
     carry_is_prefix_ = false;
+    rule_progress_ = false;
+    if (term_.rule_) term_.rule_->start();
     collected_ = 0;
     ++epoch_;
 }
@@ -147,6 +159,13 @@ std::size_t framer::drain_carry(std::string& head, bool is_prefix, std::string_v
         if (!term_) {
             return deliver(h, sink, epoch) ? 0 : stop;
         }
+        if (term_.is_rule()) {
+            std::size_t consumed = 0;
+            const std::size_t r = drain_rule_carry(h, data, sink, epoch, consumed);
+            if (r != more) return r;
+            hpos += consumed; // the message ended inside the carried bytes: the rest go to the terminator now set
+            continue;
+        }
         if (term_.is_count()) {
             const std::size_t n = term_.count_;
             if (h.size() < n) {
@@ -218,6 +237,16 @@ std::size_t framer::scan(std::string_view data, std::size_t pos, framer_sink& si
             if (!fire(sink, epoch)) return stop;
             continue;
         }
+        if (term_.is_rule()) {
+            const rule_result r = run_rule(data, pos, sink, epoch);
+            if (r.how == rule_result::state::stopped) return stop;
+            if (r.how == rule_result::state::held) {
+                carry_.assign(data.substr(r.pos));
+                return data.size();
+            }
+            pos = r.pos; // ended or switched: the terminator is read again
+            continue;
+        }
 
         // Delimiter: searched from the current position only, so every byte is searched O(1) times.
         const std::size_t dl = term_.bytes_.size();
@@ -235,6 +264,72 @@ std::size_t framer::scan(std::string_view data, std::size_t pos, framer_sink& si
         return data.size();
     }
     return pos;
+}
+
+// A rule's steps over input from pos, until the message ends, the rule holds, or a callback changes the
+// terminator or resets the framer.
+framer::rule_result framer::run_rule(std::string_view input, std::size_t pos, framer_sink& sink,
+                                     std::uint64_t epoch) {
+    framing_rule* const rule = term_.rule_.get();
+    for (;;) {
+        const std::string_view rest = input.substr(pos);
+        const rule_step step = rule->next(rest, max_message_);
+        switch (step.what) {
+        case rule_step::kind::deliver:
+        case rule_step::kind::skip:
+            if (step.bytes == 0 || step.bytes > rest.size())
+                throw std::logic_error("asynchat::framer: a framing rule stepped over bytes it was not given");
+            rule_progress_ = true;
+            if (step.what == rule_step::kind::deliver) {
+                if (!deliver(rest.substr(0, step.bytes), sink, epoch)) return {rule_result::state::stopped, pos};
+                pos += step.bytes;
+                if (term_.rule_.get() != rule) return {rule_result::state::switched, pos};
+            } else {
+                pos += step.bytes;
+            }
+            break;
+        case rule_step::kind::end:
+            if (!rule_progress_)
+                throw std::logic_error("asynchat::framer: a framing rule ended a message without consuming input");
+            rule_progress_ = false;
+            if (!fire(sink, epoch)) return {rule_result::state::stopped, pos};
+            return {rule_result::state::ended, pos};
+        case rule_step::kind::hold:
+            if (rest.size() >= rule->max_hold())
+                throw std::logic_error("asynchat::framer: a framing rule held max_hold() bytes or more");
+            return {rule_result::state::held, pos};
+        case rule_step::kind::fail:
+            reset();
+            throw framing_error(std::string("asynchat: framing error: ") + step.reason);
+        case rule_step::kind::too_long: {
+            const std::size_t limit = max_message_;
+            reset();
+            throw message_too_long(limit, step.bytes);
+        }
+        }
+    }
+}
+
+// The carried bytes of a rule that held, followed by just enough of data for the rule to decide (max_hold bytes):
+// only that small window is copied. Returns where in data to go on, stop (everything consumed, or the framer was
+// reset), or `more` with `consumed` set when the message ended inside the carried bytes.
+std::size_t framer::drain_rule_carry(std::string_view h, std::string_view data, framer_sink& sink,
+                                     std::uint64_t epoch, std::size_t& consumed) {
+    const std::size_t take = std::min(data.size(), term_.rule_->max_hold());
+    std::string window;
+    window.reserve(h.size() + take);
+    window.append(h).append(data.substr(0, take));
+    const rule_result r = run_rule(window, 0, sink, epoch);
+    if (r.how == rule_result::state::stopped) return stop;
+    // Past the carried bytes: data itself goes on from there (the rule is asked again at that point if it held).
+    if (r.pos >= h.size()) return r.pos - h.size();
+    if (r.how == rule_result::state::held) {
+        // Holding inside the carried bytes means fewer than max_hold bytes follow: all of data is in the window.
+        carry_.assign(window, r.pos, std::string::npos);
+        return stop;
+    }
+    consumed = r.pos;
+    return more;
 }
 
 } // namespace asynchat

@@ -53,6 +53,7 @@ std::string token(const terminator& t) {
     case terminator::kind::none: return "N";
     case terminator::kind::count: return "C" + std::to_string(t.remaining());
     case terminator::kind::delimiter: break;
+    case terminator::kind::rule: throw std::logic_error("Python's asynchat has no framing rules");
     }
     return "D" + to_hex(t.bytes());
 }

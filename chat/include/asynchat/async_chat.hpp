@@ -34,6 +34,7 @@
 #include <asyncore/dispatcher.hpp>
 
 #include "framer.hpp"
+#include "framing_rules.hpp"
 #include "producers.hpp"
 
 namespace asynchat {
@@ -65,6 +66,9 @@ public:
     template <std::integral I>
         requires(!std::same_as<I, bool>)
     void set_terminator(I count) { set_terminator(terminator::count(count)); }
+    // A framing rule (framing_rules.hpp): set_terminator(asynchat::netstring::make()).
+    template <std::derived_from<framing_rule> R>
+    void set_terminator(std::shared_ptr<R> rule) { set_terminator(terminator(std::move(rule))); }
     // For a count terminator, the bytes still expected (0 once found), as in Python.
     const terminator& get_terminator() const noexcept { return framer_.get_terminator(); }
 
@@ -77,6 +81,9 @@ public:
     void push(const char* data) { push(std::string(data)); }
     void push(std::nullptr_t) = delete; // push(0) would otherwise pick const char* and throw at run time
     void push_with_producer(std::unique_ptr<producer> p);
+    // Writes what the matching rules read: the payload after its length field, or as a netstring. One push each.
+    void push_length_prefixed(std::string_view payload, const length_prefixed::format& f = {});
+    void push_netstring(std::string_view payload) { push(netstring::encode(payload)); }
     // Closes the channel (handle_close) once everything queued before this call is sent.
     void close_when_done();
     // Sends what it can now: up to ac_out_buffer_size bytes in one writev(2) (send(2) for a single piece), or a

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -26,11 +27,68 @@
 
 namespace asynchat {
 
-// What ends a message: nothing, a byte string of any length, or a number of bytes. Mirrors the values Python's
-// set_terminator accepts (None, bytes, int); get_terminator() of a count gives the bytes still to come.
+// ---- Pluggable framing: a rule decides where each message ends, for framings Python's three kinds cannot say
+// (length prefixes, netstrings, any of several delimiters; framing_rules.hpp has ready-made ones).
+//
+// The framer asks the rule, over and over, what to do with the input it has not consumed yet, and the rule answers
+// with one step at a time:
+//   deliver(n)  the next n bytes (1 <= n <= input.size()) are payload: the framer hands them to
+//               collect_incoming_data as a view, never copied;
+//   skip(n)     the next n bytes are framing (a header, a trailer): dropped;
+//   end()       the current message is complete: found_terminator (after which the terminator is read again, so a
+//               new one set there applies to the rest of the input, as for the built-in kinds);
+//   hold()      the rule cannot decide with this input: the framer keeps these bytes (at most max_hold() of them)
+//               and asks again when more have arrived. hold() must not change the rule's state, and a rule given
+//               max_hold() bytes or more must not hold;
+//   fail(why)   the input is not this framing: the framer resets and throws framing_error (the channel's
+//               handle_error then closes it, since the stream is out of step);
+//   too_long(n) the message announced is n bytes, over the framer's max_message (passed to next()): the framer
+//               resets and throws message_too_long before any of its payload is read.
+// The input may be empty (after the last byte was consumed): that is how a rule says end() for a message whose
+// last byte just arrived, or hold() for "nothing more yet". A rule has state (where it is inside a message); the
+// framer calls start() when the rule becomes the terminator, and the rule resets itself after end().
+struct rule_step {
+    enum class kind : unsigned char { deliver, skip, end, hold, fail, too_long };
+    kind what;
+    std::size_t bytes = 0;   // deliver, skip: how many; too_long: the length announced
+    const char* reason = ""; // fail: a static string saying what was wrong
+
+    static rule_step deliver(std::size_t n) noexcept { return {kind::deliver, n}; }
+    static rule_step skip(std::size_t n) noexcept { return {kind::skip, n}; }
+    static rule_step end() noexcept { return {kind::end}; }
+    static rule_step hold() noexcept { return {kind::hold}; }
+    static rule_step fail(const char* why) noexcept { return {kind::fail, 0, why}; }
+    static rule_step too_long(std::size_t announced) noexcept { return {kind::too_long, announced}; }
+};
+
+class framing_rule {
+public:
+    virtual ~framing_rule() = default;
+    // The next step over input (the bytes not yet consumed). max_message is the framer's bound (0: none).
+    virtual rule_step next(std::string_view input, std::size_t max_message) = 0;
+    // The most bytes the rule may hold between feeds (see hold above).
+    virtual std::size_t max_hold() const noexcept = 0;
+    // The rule became the terminator: forget any message in progress.
+    virtual void start() noexcept = 0;
+    // For terminator's operator<<: "netstring", "length_prefixed(4, big)".
+    virtual std::string describe() const = 0;
+};
+
+// Python's repr of a delimiter: b'\r\n'.
+std::string terminator_repr(std::string_view delimiter);
+
+// Thrown by framer::feed when a framing rule rejects its input (rule_step::fail). The framer has been reset().
+class framing_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// What ends a message: nothing, a byte string of any length, or a number of bytes — the values Python's
+// set_terminator accepts (None, bytes, int); get_terminator() of a count gives the bytes still to come — or a
+// framing rule (above).
 class terminator {
 public:
-    enum class kind : unsigned char { none, delimiter, count };
+    enum class kind : unsigned char { none, delimiter, count, rule };
 
     terminator() noexcept = default;                         // None
     terminator(std::nullptr_t) noexcept {}                   // set_terminator(nullptr) reads as Python's None
@@ -39,7 +97,12 @@ public:
     // A null pointer is None; anything else is a NUL-terminated delimiter (use string_view for embedded NULs).
     terminator(const char* bytes) : kind_(bytes ? kind::delimiter : kind::none), bytes_(bytes ? bytes : "") {}
 
+    // A framing rule; the terminator shares it, so the rule's state lives as long as any copy.
+    template <std::derived_from<framing_rule> R>
+    terminator(std::shared_ptr<R> r) : kind_(r ? kind::rule : kind::none), rule_(std::move(r)) {}
+
     static terminator none() noexcept { return {}; }
+    static terminator rule(std::shared_ptr<framing_rule> r) { return terminator(std::move(r)); }
     static terminator delimiter(std::string bytes) { return terminator(std::move(bytes)); }
     // Any integer type, so that a negative int is rejected (Python's ValueError) instead of silently becoming
     // a huge std::size_t.
@@ -60,17 +123,21 @@ public:
     bool is_none() const noexcept { return kind_ == kind::none; }
     bool is_delimiter() const noexcept { return kind_ == kind::delimiter; }
     bool is_count() const noexcept { return kind_ == kind::count; }
+    bool is_rule() const noexcept { return kind_ == kind::rule; }
+    // The rule; null unless is_rule().
+    framing_rule* get_rule() const noexcept { return rule_.get(); }
     // The delimiter bytes; empty unless is_delimiter().
     std::string_view bytes() const noexcept { return bytes_; }
     // The bytes still to collect before found_terminator; 0 unless is_count().
     std::size_t remaining() const noexcept { return count_; }
 
-    // Python's truthiness, which is what handle_read tests: false for None, b'' and 0.
+    // Python's truthiness, which is what handle_read tests: false for None, b'' and 0. A rule is true.
     explicit operator bool() const noexcept {
-        return kind_ == kind::delimiter ? !bytes_.empty() : kind_ == kind::count && count_ != 0;
+        return kind_ == kind::delimiter ? !bytes_.empty() : kind_ == kind::count ? count_ != 0 : kind_ == kind::rule;
     }
 
     // Exact value equality, as Python's ==: None, b'' and 0 all mean "no terminator" but are different values.
+    // Two rule terminators are equal when they share the same rule object.
     friend bool operator==(const terminator&, const terminator&) = default;
     // Python's repr: None, b'\r\n', 42.
     friend std::ostream& operator<<(std::ostream& os, const terminator& t);
@@ -80,6 +147,7 @@ private:
     kind kind_ = kind::none;
     std::string bytes_;
     std::size_t count_ = 0;
+    std::shared_ptr<framing_rule> rule_;
 };
 
 // Thrown by framer::feed when a message would exceed max_message bytes. The framer has then been reset(); the
@@ -127,7 +195,7 @@ std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needl
 class framer {
 public:
     framer() = default;
-    explicit framer(terminator t, std::size_t max_message = 0) : term_(std::move(t)), max_message_(max_message) {}
+    explicit framer(terminator t, std::size_t max_message = 0) : max_message_(max_message) { set_terminator(std::move(t)); }
 
     // Safe to call from inside the sink's callbacks: takes effect for the bytes not yet processed, including
     // the rest of the buffer being fed. Bytes carried from an earlier feed are framed by the new terminator,
@@ -137,6 +205,8 @@ public:
     void set_terminator(terminator t) {
         term_ = std::move(t);
         carry_is_prefix_ = false;
+        rule_progress_ = false;
+        if (term_.rule_) term_.rule_->start();
     }
     const terminator& get_terminator() const noexcept { return term_; }
 
@@ -174,10 +244,18 @@ private:
     static constexpr std::size_t stop = static_cast<std::size_t>(-1);
 
     static constexpr std::size_t restart = static_cast<std::size_t>(-2);
+    static constexpr std::size_t more = static_cast<std::size_t>(-3);
 
     std::size_t drain_carry(std::string& head, bool is_prefix, std::string_view data, framer_sink& sink,
                             std::uint64_t epoch, std::string& head_left);
     std::size_t scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
+    struct rule_result {
+        enum class state : unsigned char { ended, switched, held, stopped } how;
+        std::size_t pos;
+    };
+    rule_result run_rule(std::string_view input, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
+    std::size_t drain_rule_carry(std::string_view h, std::string_view data, framer_sink& sink, std::uint64_t epoch,
+                                 std::size_t& consumed);
     void check_limit(std::size_t n);
     bool deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch);
     bool fire(framer_sink& sink, std::uint64_t epoch);
@@ -189,6 +267,7 @@ private:
     std::size_t collected_ = 0;
     std::uint64_t epoch_ = 0;   // bumped by reset(), so a feed in progress can tell that it must stop
     bool carry_is_prefix_ = false;   // carry_ is a prefix of term_'s delimiter (no set_terminator since it was kept)
+    bool rule_progress_ = false;     // the rule consumed input since its last end(): an end() now is a message
     bool feeding_ = false;
 };
 
