@@ -1,11 +1,13 @@
-// The asynchat command: `asynchat serve echo|chat [options]`. Bad arguments exit with status 2 and one line naming
-// the argument.
+// The asynchat command: `asynchat serve echo|chat|http [options]` and `asynchat get URL`. Bad arguments exit with
+// status 2 and one line naming the argument.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
+#include "get.hpp"
 #include "serve_chat.hpp"
 #include "serve_echo.hpp"
+#include "serve_http.hpp"
 #ifdef ASYNCHAT_HAVE_ASIO
 #include <asynchat/asio.hpp>
 #endif
@@ -21,6 +23,10 @@ int main(int argc, char** argv) {
     asynchat_cli::add_echo_command(*serve, echo);
     asynchat_cli::chat_command_options chat;
     asynchat_cli::add_chat_command(*serve, chat);
+    asynchat_cli::http_command_options http;
+    asynchat_cli::add_http_command(*serve, http);
+    asynchat_cli::get_options get;
+    asynchat_cli::add_get_command(app, get);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -33,5 +39,7 @@ int main(int argc, char** argv) {
     }
     if (echo.selected) return asynchat_cli::run_echo(echo);
     if (chat.selected) return asynchat_cli::run_chat(chat);
+    if (http.selected) return asynchat_cli::run_http(http);
+    if (get.selected) return asynchat_cli::run_get(get);
     return 2;
 }
