@@ -4,9 +4,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include "get.hpp"
 #include "serve_all.hpp"
 #include "serve_chat.hpp"
 #include "serve_echo.hpp"
+#include "serve_http.hpp"
 #ifdef ASYNCHAT_HAVE_ASIO
 #include <asynchat/asio.hpp>
 #endif
@@ -22,6 +24,10 @@ int main(int argc, char** argv) {
     asynchat_cli::add_echo_command(*serve, echo);
     asynchat_cli::chat_command_options chat;
     asynchat_cli::add_chat_command(*serve, chat);
+    asynchat_cli::http_command_options http;
+    asynchat_cli::add_http_command(*serve, http);
+    asynchat_cli::get_options get;
+    asynchat_cli::add_get_command(app, get);
     asynchat_cli::all_options all;
     asynchat_cli::add_all_command(*serve, all);
     try {
@@ -36,6 +42,8 @@ int main(int argc, char** argv) {
     }
     if (echo.selected) return asynchat_cli::run_echo(echo);
     if (chat.selected) return asynchat_cli::run_chat(chat);
+    if (http.selected) return asynchat_cli::run_http(http);
+    if (get.selected) return asynchat_cli::run_get(get);
     if (all.selected) return asynchat_cli::run_all(all);
     return 2;
 }

@@ -75,7 +75,7 @@ std::string prometheus_text(std::span<const service_figures> services, const loo
                "asynchat_loop_passes_total ")
         .append(std::to_string(loop.passes))
         .append("\n");
-    out.append("# HELP asynchat_channels Channels in the socket map, listeners included.\n"
+    out.append("# HELP asynchat_channels Channels in the socket map: connections, listeners and the signal watcher.\n"
                "# TYPE asynchat_channels gauge\n"
                "asynchat_channels ")
         .append(std::to_string(loop.channels))

@@ -19,7 +19,7 @@ struct service_figures {
 struct loop_figures {
     std::string_view backend;
     std::uint64_t passes;
-    std::size_t channels;                  // channels in the map now, listeners included
+    std::size_t channels;                  // channels in the map now: connections, listeners, the signal watcher
 };
 
 // Prometheus text format 0.0.4: a # HELP and # TYPE line per metric family, counters ending in _total, one

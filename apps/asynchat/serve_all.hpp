@@ -11,20 +11,18 @@
 
 #include "serve_chat.hpp"
 #include "serve_echo.hpp"
+#include "serve_http.hpp"
 
 namespace asynchat_cli {
 
 struct all_options {
-    std::string host = "127.0.0.1";
-    std::string backend{asyncore::default_backend()};
+    server_options server;     // --host and --backend (one port option per service instead of --port)
     std::uint16_t echo_port = 8007;
     std::uint16_t chat_port = 8023;
     std::uint16_t http_port = 8080;
-    std::string root;          // empty: the bundled site
     echo_options echo;
     chat_command_options chat;
-    asynchat::http::server_options http;
-    double http_idle_timeout = 30;
+    http_command_options http; // root empty: the bundled site
     bool selected = false;
 };
 

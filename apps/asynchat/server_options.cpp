@@ -23,7 +23,7 @@ private:
 
 } // namespace
 
-void add_server_options(CLI::App& cmd, server_options& opts) {
+void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
     // Resolved while parsing, so that a host that cannot be used is a bad argument (exit 2), not a failed start.
     cmd.add_option("--host", opts.host, "address to listen on")
         ->check(CLI::Validator(
@@ -37,7 +37,7 @@ void add_server_options(CLI::App& cmd, server_options& opts) {
             },
             "HOST"))
         ->capture_default_str();
-    cmd.add_option("--port", opts.port, "port to listen on (0: any free port)")->capture_default_str();
+    if (with_port) cmd.add_option("--port", opts.port, "port to listen on (0: any free port)")->capture_default_str();
     cmd.add_option("--backend", opts.backend, "event loop backend")
         ->check(CLI::IsMember(asyncore::backend_names()))
         ->capture_default_str();

@@ -18,7 +18,8 @@ struct server_options {
     std::string backend{asyncore::default_backend()};
 };
 
-void add_server_options(CLI::App& cmd, server_options& opts);
+// --host, --port (unless with_port is false: serve all has one port option per service) and --backend.
+void add_server_options(CLI::App& cmd, server_options& opts, bool with_port = true);
 
 // One listening service of a server process: where it listens and what an accepted socket becomes.
 struct service_spec {

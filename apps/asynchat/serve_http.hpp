@@ -1,0 +1,36 @@
+#pragma once
+// `asynchat serve http`: the HTTP/1.0 server of asynchat::http — static files under --root, and POST /echo (the
+// body back verbatim), which shows the routing API.
+#include <filesystem>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include <asynchat/http/server.hpp>
+
+#include "server_options.hpp"
+
+namespace asynchat_cli {
+
+struct http_command_options {
+    server_options server{.port = 8080};
+    std::string root;
+    asynchat::http::server_options http;
+    double idle_timeout = 30;
+    bool selected = false;
+};
+
+// Adds the HTTP limits (--max-body, --idle-timeout, --max-request-line, --max-header-bytes) to cmd, with `prefix`
+// before each name (serve all uses "http-"). The callback of cmd must call finish_http_options.
+void add_http_limit_options(CLI::App& cmd, http_command_options& opts, const std::string& prefix = "");
+// Adds --root (required, a readable directory).
+void add_http_root_option(CLI::App& cmd, http_command_options& opts, const std::string& prefix = "");
+void finish_http_options(http_command_options& opts);
+void add_http_command(CLI::App& serve, http_command_options& opts);
+// POST /echo: the body back verbatim, with its Content-Type.
+void add_echo_route(asynchat::http::router& routes);
+// The routes of `serve http`: POST /echo, and GET (so HEAD) of the files under root.
+void add_http_routes(asynchat::http::router& routes, const std::filesystem::path& root);
+int run_http(const http_command_options& opts);
+
+} // namespace asynchat_cli

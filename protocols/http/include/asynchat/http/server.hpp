@@ -1,0 +1,142 @@
+#pragma once
+// asynchat::http server — an HTTP/1.0 server on async_chat: a router of handlers, a channel per connection that
+// frames requests with request_parser, and a static-file handler.
+//
+//   asynchat::http::router routes;
+//   routes.add("POST", "/echo", [](const asynchat::http::request& r) {
+//       return asynchat::http::response::text(200, r.body, "application/octet-stream");
+//   });
+//   routes.add_prefix("GET", "/", asynchat::http::static_files("/srv/www"));
+//   // for each accepted socket:
+//   asyncore::make<asynchat::http::server_channel>(std::move(sock), routes, options, &stats);
+//
+// The status line is always "HTTP/1.0". A connection persists when an HTTP/1.1 request does not say
+// "Connection: close", or an HTTP/1.0 one says "Connection: keep-alive"; the reply then says "Connection:
+// keep-alive" (which 1.1 clients need to see on a 1.0 status line), otherwise "Connection: close" and the
+// connection closes once the reply is sent. Pipelined requests are answered in order. docs/http.md has the rest.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <asyncore/idle_timer.hpp>
+#include <asynchat/async_chat.hpp>
+#include <asynchat/http/message.hpp>
+#include <asynchat/http/parser.hpp>
+#include <asynchat/service_stats.hpp>
+
+namespace asynchat::http {
+
+using handler = std::function<response(const request&)>;
+
+// Handlers by method and path. route() picks, in order: an exact path registered for the method, then the longest
+// registered prefix for the method. A HEAD request with no HEAD route uses the GET route (the server drops the
+// body). When nothing matches: 501 if no route knows the method at all, 405 (with Allow) if the path has routes
+// for other methods only, else 404.
+class router {
+public:
+    void add(std::string method, std::string path, handler h);          // exact path
+    void add_prefix(std::string method, std::string prefix, handler h); // longest prefix wins
+    response route(const request& req) const;
+
+    // The handler route() would call, or null (then route() answers 404/405/501 itself).
+    const handler* find(std::string_view method, std::string_view path) const;
+
+private:
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    };
+    struct method_handler {
+        std::string method;
+        handler h;
+    };
+    struct prefix_route {
+        std::string prefix;
+        std::string method;
+        handler h;
+    };
+    const handler* find_exact(std::string_view method, std::string_view path) const;
+    const handler* find_prefix(std::string_view method, std::string_view path) const;
+    bool knows_method(std::string_view method) const;
+    std::string allowed_methods(std::string_view path) const;
+
+    std::unordered_map<std::string, std::vector<method_handler>, string_hash, std::equal_to<>> exact_;
+    std::vector<prefix_route> prefixes_; // longest prefix first
+    std::vector<std::string> methods_;   // every method some route has
+};
+
+struct server_options {
+    std::size_t max_request_line = 8192;            // longer: 414
+    std::size_t max_header_bytes = 65536;           // all header lines together; more: 431
+    std::size_t max_body = 16u << 20;               // largest Content-Length accepted; more: 413
+    std::chrono::duration<double> idle_timeout{30}; // seconds without traffic before the connection closes; 0: never
+    // Queued response bytes past which the channel stops reading until the peer catches up, so that a client
+    // pipelining requests without reading the answers cannot make the server buffer without bound.
+    std::size_t max_pending_output = 4u << 20;
+
+    parser_limits limits() const noexcept { return {max_request_line, max_header_bytes, max_body}; }
+};
+
+// One connection. Counts into stats when not null: connections, messages (requests), errors (requests refused by
+// the parser), traffic.
+class server_channel : public asynchat::async_chat {
+public:
+    server_channel(asyncore::socket sock, const router& routes, const server_options& options,
+                   service_stats* stats = nullptr);
+    // Socket-less, for string_transport tests.
+    explicit server_channel(const router& routes, const server_options& options, service_stats* stats = nullptr);
+    ~server_channel() override;
+
+    void collect_incoming_data(std::string_view data) override;
+    void found_terminator() override;
+    void handle_read() override;
+    void handle_received(std::string_view bytes) override;
+    void handle_write() override;
+    bool readable() override;
+    void handle_error() override;
+    void close() override;
+
+private:
+    void setup();
+    void after_parser();
+    void answer(request& req);
+    void answer_error(int status, std::string_view reason);
+    void send_response(response& resp, const request* req, bool keep_alive);
+
+    const router& routes_;
+    server_options options_; // a copy: small, and the channel may outlive the caller's
+    service_stats* stats_;
+    request_parser parser_;
+    std::uint64_t term_seen_ = 0;
+    bool done_ = false; // the last response is queued (close after it): ignore anything more the peer sends
+    asyncore::idle_timer idle_;
+    connection_count counted_;
+};
+
+// Serializes a response's status line and header fields (with Date, Server, Content-Length and Connection) into
+// one string; the body is not included. Exposed for tests and for servers that write their own channels.
+std::string serialize_head(const response& resp, std::uint64_t content_length, bool keep_alive);
+
+// "Sun, 06 Nov 1994 08:49:37 GMT" for now, formatted at most once per second per thread.
+std::string_view http_date_now();
+
+// The Content-Type for a file name's extension ("text/html; charset=utf-8"); application/octet-stream when it
+// does not know the extension.
+std::string_view content_type_for(std::string_view filename) noexcept;
+
+// GET (and, through the router's fallback, HEAD) of the files under root: 200 with Content-Length, Content-Type by
+// extension, Last-Modified; a directory serves its index.html, a directory path without a trailing slash is
+// redirected (301) to path + "/"; If-Modified-Since not older than the file gives 304; a missing file 404.
+// Paths cannot leave root: ".." segments get 403, and the file is opened with openat2(RESOLVE_BENEATH) relative to
+// root, so a symlink pointing outside gets 403 too, without a race against renames. Throws std::system_error if
+// root cannot be opened as a directory.
+handler static_files(std::filesystem::path root);
+
+} // namespace asynchat::http

@@ -1,0 +1,274 @@
+#include "asynchat/http/server.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <ctime>
+#include <iostream>
+#include <unordered_map>
+
+#include <asyncore/loop.hpp>
+#include <asyncore/socket_map.hpp>
+
+namespace asynchat::http {
+
+// ---------------------------------------------------------------- router
+
+void router::add(std::string method, std::string path, handler h) {
+    if (std::find(methods_.begin(), methods_.end(), method) == methods_.end()) methods_.push_back(method);
+    exact_[std::move(path)].push_back({std::move(method), std::move(h)});
+}
+
+void router::add_prefix(std::string method, std::string prefix, handler h) {
+    if (std::find(methods_.begin(), methods_.end(), method) == methods_.end()) methods_.push_back(method);
+    // Kept longest first, so the first match is the longest; equal lengths keep their order of registration.
+    const auto at = std::find_if(prefixes_.begin(), prefixes_.end(),
+                                 [&](const prefix_route& r) { return r.prefix.size() < prefix.size(); });
+    prefixes_.insert(at, {std::move(prefix), std::move(method), std::move(h)});
+}
+
+const handler* router::find_exact(std::string_view method, std::string_view path) const {
+    const auto it = exact_.find(path);
+    if (it == exact_.end()) return nullptr;
+    for (const auto& m : it->second)
+        if (m.method == method) return &m.h;
+    return nullptr;
+}
+
+const handler* router::find_prefix(std::string_view method, std::string_view path) const {
+    for (const auto& r : prefixes_)
+        if (r.method == method && path.starts_with(r.prefix)) return &r.h;
+    return nullptr;
+}
+
+const handler* router::find(std::string_view method, std::string_view path) const {
+    if (const handler* h = find_exact(method, path)) return h;
+    if (const handler* h = find_prefix(method, path)) return h;
+    // RFC 9110 §9.3.2: HEAD is GET without the body; the channel drops the body.
+    if (method == "HEAD") return find("GET", path);
+    return nullptr;
+}
+
+bool router::knows_method(std::string_view method) const {
+    if (std::find(methods_.begin(), methods_.end(), method) != methods_.end()) return true;
+    return method == "HEAD" && knows_method("GET");
+}
+
+std::string router::allowed_methods(std::string_view path) const {
+    std::string allow;
+    for (const auto& m : methods_) {
+        if (!find_exact(m, path) && !find_prefix(m, path)) continue;
+        if (!allow.empty()) allow += ", ";
+        allow += m;
+        if (m == "GET" && !find_exact("HEAD", path) && !find_prefix("HEAD", path)) allow += ", HEAD";
+    }
+    return allow;
+}
+
+response router::route(const request& req) const {
+    if (const handler* h = find(req.method, req.path)) return (*h)(req);
+    if (!knows_method(req.method)) return response::text(501, "501 Not Implemented: " + req.method + "\n");
+    std::string allow = allowed_methods(req.path);
+    if (!allow.empty()) {
+        response r = response::text(405, "405 Method Not Allowed\n");
+        r.headers.emplace_back("Allow", std::move(allow));
+        return r;
+    }
+    return response::text(404, "404 Not Found\n");
+}
+
+// ---------------------------------------------------------------- response head
+
+std::string_view http_date_now() {
+    // Formatted once per second per thread, not per request: a busy server answers thousands of requests within
+    // the same second, and time(2) is a vDSO read.
+    thread_local std::time_t cached_second = -1;
+    thread_local std::string cached;
+    const std::time_t now = std::time(nullptr);
+    if (now != cached_second) {
+        cached = format_http_date(now);
+        cached_second = now;
+    }
+    return cached;
+}
+
+std::string serialize_head(const response& resp, std::uint64_t content_length, bool keep_alive) {
+    const std::string_view reason = reason_phrase(resp.status);
+    const std::string_view date = http_date_now();
+    std::size_t size = 128 + reason.size();
+    for (const auto& [name, value] : resp.headers) size += name.size() + value.size() + 4;
+    std::string head;
+    head.reserve(size);
+    char number[24];
+    head.append("HTTP/1.0 ");
+    const int status = resp.status >= 100 && resp.status <= 999 ? resp.status : 500;
+    head.append(number, std::to_chars(number, number + sizeof number, status).ptr);
+    head.append(" ").append(reason).append("\r\nDate: ").append(date).append("\r\nServer: asynchat\r\n");
+    for (const auto& [name, value] : resp.headers) head.append(name).append(": ").append(value).append("\r\n");
+    // 304 and 204 have no body and so no length to announce (RFC 9110 §8.6); every other response says how long
+    // it is, which is what lets the connection persist after it.
+    if (status != 304 && status != 204 && status >= 200) {
+        head.append("Content-Length: ");
+        head.append(number, std::to_chars(number, number + sizeof number, content_length).ptr);
+        head.append("\r\n");
+    }
+    head.append(keep_alive ? "Connection: keep-alive\r\n\r\n" : "Connection: close\r\n\r\n");
+    return head;
+}
+
+std::string_view content_type_for(std::string_view filename) noexcept {
+    static const std::unordered_map<std::string_view, std::string_view> types{
+        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
+        {"txt", "text/plain; charset=utf-8"}, {"css", "text/css; charset=utf-8"},
+        {"js", "text/javascript; charset=utf-8"}, {"mjs", "text/javascript; charset=utf-8"},
+        {"json", "application/json"}, {"xml", "application/xml"}, {"svg", "image/svg+xml"},
+        {"png", "image/png"}, {"jpg", "image/jpeg"}, {"jpeg", "image/jpeg"}, {"gif", "image/gif"},
+        {"webp", "image/webp"}, {"ico", "image/x-icon"}, {"pdf", "application/pdf"},
+        {"wasm", "application/wasm"}, {"woff2", "font/woff2"}, {"woff", "font/woff"},
+        {"mp4", "video/mp4"}, {"webm", "video/webm"}, {"mp3", "audio/mpeg"}, {"zip", "application/zip"},
+        {"gz", "application/gzip"}, {"tar", "application/x-tar"}, {"md", "text/markdown; charset=utf-8"},
+    };
+    constexpr std::string_view fallback = "application/octet-stream";
+    const auto slash = filename.rfind('/');
+    if (slash != std::string_view::npos) filename.remove_prefix(slash + 1);
+    const auto dot = filename.rfind('.');
+    if (dot == std::string_view::npos || filename.size() - dot - 1 > 8) return fallback;
+    char ext[8];
+    const std::string_view e = filename.substr(dot + 1);
+    for (std::size_t i = 0; i < e.size(); ++i) ext[i] = e[i] >= 'A' && e[i] <= 'Z' ? static_cast<char>(e[i] + 32) : e[i];
+    const auto it = types.find(std::string_view(ext, e.size()));
+    return it == types.end() ? fallback : it->second;
+}
+
+// ---------------------------------------------------------------- server_channel
+
+server_channel::server_channel(asyncore::socket sock, const router& routes, const server_options& options,
+                               service_stats* stats)
+    : async_chat(std::move(sock)), routes_(routes), options_(options), stats_(stats), parser_(options.limits()),
+      counted_(stats) {
+    setup();
+}
+
+server_channel::server_channel(const router& routes, const server_options& options, service_stats* stats)
+    : routes_(routes), options_(options), stats_(stats), parser_(options.limits()), counted_(stats) {
+    setup();
+}
+
+server_channel::~server_channel() = default;
+
+void server_channel::setup() {
+    term_seen_ = parser_.terminator_version();
+    set_terminator(parser_.next_terminator());
+    if (stats_) count_traffic(&stats_->traffic);
+    idle_.start(map(), options_.idle_timeout, [this] { close(); });
+}
+
+// The idle timer is touched once per read or write, not per framed piece: a read of forty pipelined requests
+// costs one clock read.
+void server_channel::handle_read() {
+    idle_.touch();
+    async_chat::handle_read();
+}
+
+void server_channel::handle_received(std::string_view bytes) {
+    idle_.touch();
+    async_chat::handle_received(bytes);
+}
+
+void server_channel::handle_write() {
+    idle_.touch(); // a slow download is traffic too
+    async_chat::handle_write();
+}
+
+bool server_channel::readable() {
+    // Backpressure: a client pipelining requests and not reading the answers stops being read.
+    return async_chat::readable() && output().ready_bytes() < options_.max_pending_output;
+}
+
+void server_channel::collect_incoming_data(std::string_view data) {
+    parser_.collect_incoming_data(data);
+    if (parser_.failed()) after_parser();
+}
+
+void server_channel::found_terminator() {
+    parser_.found_terminator();
+    after_parser();
+}
+
+void server_channel::after_parser() {
+    if (done_) return;
+    if (parser_.complete()) {
+        answer(parser_.current_request());
+        if (!done_) parser_.next();
+    } else if (parser_.failed()) {
+        answer_error(parser_.error_status(), parser_.error_reason());
+    }
+    if (done_) {
+        // The last response is queued; what the peer sends after it is read and dropped until the close.
+        set_terminator(nullptr);
+        return;
+    }
+    if (parser_.terminator_version() != term_seen_) {
+        term_seen_ = parser_.terminator_version();
+        set_terminator(parser_.next_terminator());
+    }
+}
+
+void server_channel::answer(request& req) {
+    if (stats_) ++stats_->messages;
+    response resp;
+    try {
+        resp = routes_.route(req);
+    } catch (const std::exception& e) {
+        std::cerr << "asynchat: http: handler for " << req.method << ' ' << req.path << " failed: " << e.what()
+                  << '\n';
+        resp = response::text(500, "500 Internal Server Error\n");
+    }
+    const bool keep_alive = req.keep_alive;
+    send_response(resp, &req, keep_alive);
+    if (!keep_alive) {
+        done_ = true;
+        close_when_done();
+    }
+}
+
+void server_channel::answer_error(int status, std::string_view reason) {
+    if (stats_) ++stats_->errors;
+    std::string body;
+    body.reserve(64);
+    body.append(std::to_string(status)).append(" ").append(reason_phrase(status)).append(": ").append(reason);
+    body.append("\n");
+    response resp = response::text(status, std::move(body));
+    // After a framing error the stream cannot be trusted to be in step: always close (RFC 9112 §9.6).
+    send_response(resp, nullptr, false);
+    done_ = true;
+    close_when_done();
+}
+
+void server_channel::send_response(response& resp, const request* req, bool keep_alive) {
+    const bool head = req && req->method == "HEAD";
+    const bool has_body = !head && resp.status != 304 && resp.status != 204 && resp.status >= 200;
+    const std::uint64_t length = resp.body_producer ? resp.content_length : resp.body.size();
+    // The head in one string and the body as its own queue entry: inside a read handler async_chat only queues,
+    // and sends everything the read produced in one writev(2) (or writev then sendfile for a file), so the body
+    // is never copied to sit next to its head.
+    push(serialize_head(resp, length, keep_alive));
+    if (!has_body) return;
+    if (resp.body_producer)
+        push_with_producer(std::move(resp.body_producer));
+    else if (!resp.body.empty())
+        push(std::move(resp.body));
+}
+
+void server_channel::handle_error() {
+    if (stats_) ++stats_->errors;
+    std::cerr << "asynchat: http: closing a connection: " << asyncore::compact_exception() << '\n';
+    close();
+}
+
+void server_channel::close() {
+    idle_.stop();
+    counted_.release();
+    async_chat::close();
+}
+
+} // namespace asynchat::http
