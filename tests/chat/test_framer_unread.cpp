@@ -103,7 +103,7 @@ expected model(std::string s, const std::string& delim) {
     return e;
 }
 
-std::string render(const std::vector<std::pair<char, std::string>>& got) {
+std::string render_got(const std::vector<std::pair<char, std::string>>& got) {
     std::string out;
     for (const auto& [k, v] : got) out += std::string(1, k) + "\"" + escape(v) + "\" ";
     return out;
@@ -117,7 +117,7 @@ void check_against_model(const std::string& delim, const std::vector<std::string
     switcher s(delim);
     s.feed_all(chunks);
     BOOST_TEST_CONTEXT(context) {
-        BOOST_TEST(render(s.got) == render(want.got));
+        BOOST_TEST(render_got(s.got) == render_got(want.got));
         BOOST_TEST(escape(s.unfinished()) == escape(want.unfinished));
         BOOST_TEST(s.empty_collects == 0u);
     }
@@ -136,8 +136,8 @@ BOOST_AUTO_TEST_SUITE(framer_unread)
 BOOST_AUTO_TEST_CASE(scripted_stream_matches_the_model) {
     // The model itself, spelled out once, so that a wrong model cannot make both sides agree on nonsense.
     const expected want = model(scripted_stream, "\r\n");
-    BOOST_TEST(render(want.got) ==
-               render({{'L', "r10"}, {'R', "0123456789"}, {'L', "r5"}, {'R', "\r\n\r\nx"},
+    BOOST_TEST(render_got(want.got) ==
+               render_got({{'L', "r10"}, {'R', "0123456789"}, {'L', "r5"}, {'R', "\r\n\r\nx"},
                        {'L', "first line"}, {'L', "r3"}, {'R', "ab\r"}, {'L', "r20"},
                        {'R', "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n"}, {'L', "uinjected"},
                        {'L', "injected"}, {'L', "after"}, {'L', "uuu"}, {'L', "uu"}, {'L', "u"}, {'L', ""},
@@ -187,10 +187,10 @@ BOOST_AUTO_TEST_CASE(unread_in_collect_goes_before_the_carried_partial_delimiter
         }
     };
     f.feed("ab\r", r);   // collects "ab", keeps "\r"; then "XY" comes before the "\r"
-    BOOST_TEST(render(r.ev) == render({{false, "abXY"}}));
+    BOOST_TEST(render(r.ev) == render(events{{false, "abXY"}}));
     BOOST_TEST(f.pending() == "\r");
     f.feed("\ncd\r\n", r);
-    BOOST_TEST(render(r.ev) == render({{false, "abXY"}, {true, {}}, {false, "cd"}, {true, {}}}));
+    BOOST_TEST(render(r.ev) == render(events{{false, "abXY"}, {true, {}}, {false, "cd"}, {true, {}}}));
     BOOST_TEST(f.pending().empty());
 }
 
@@ -223,7 +223,7 @@ BOOST_AUTO_TEST_CASE(unread_in_found_terminator_after_a_delimiter_split_across_f
         f.feed(s.substr(0, 3 + cut), sink);   // "one" + a partial delimiter, carried
         f.feed(s.substr(3 + cut), sink);
         BOOST_TEST_CONTEXT("cut " << cut) {
-            BOOST_TEST(render(r.ev) == render({{false, "one"}, {true, {}}, {false, "ins"}, {true, {}},
+            BOOST_TEST(render(r.ev) == render(events{{false, "one"}, {true, {}}, {false, "ins"}, {true, {}},
                                                {false, "two"}, {true, {}}}));
             BOOST_TEST(f.pending().empty());
         }
@@ -255,7 +255,7 @@ BOOST_AUTO_TEST_CASE(unread_in_found_terminator_of_a_count) {
         for (const auto& p : packets("abcdz\n", n)) f.feed(p, sink);
         BOOST_TEST_CONTEXT("packet " << n) {
             BOOST_TEST(render(r.ev) ==
-                       render({{false, "abcd"}, {true, {}}, {false, "x"}, {true, {}}, {false, "yz"}, {true, {}}}));
+                       render(events{{false, "abcd"}, {true, {}}, {false, "x"}, {true, {}}, {false, "yz"}, {true, {}}}));
         }
     }
 }
@@ -268,14 +268,14 @@ BOOST_AUTO_TEST_CASE(unread_outside_a_callback_waits_for_the_next_feed) {
     f.feed("ab\r", r);
     BOOST_TEST(f.pending() == "\r");
     f.unread("<U>");
-    BOOST_TEST(render(r.ev) == render({{false, "ab"}}));   // nothing framed yet
+    BOOST_TEST(render(r.ev) == render(events{{false, "ab"}}));   // nothing framed yet
     f.feed("", r);                                         // an empty feed frames them
-    BOOST_TEST(render(r.ev) == render({{false, "ab<U>"}}));
+    BOOST_TEST(render(r.ev) == render(events{{false, "ab<U>"}}));
     BOOST_TEST(f.pending() == "\r");
     f.unread("\r\nL2");
     f.feed("\n", r);
     // Stream order: "ab" "<U>" "\r\nL2" "\r" "\n".
-    BOOST_TEST(render(r.ev) == render({{false, "ab<U>"}, {true, {}}, {false, "L2"}, {true, {}}}));
+    BOOST_TEST(render(r.ev) == render(events{{false, "ab<U>"}, {true, {}}, {false, "L2"}, {true, {}}}));
     BOOST_TEST(f.pending().empty());
 }
 
@@ -300,7 +300,7 @@ BOOST_AUTO_TEST_CASE(unread_several_times_in_one_callback_keeps_call_order) {
     sink.rec = &r;
     sink.fr = &f;
     f.feed("a\nb\n", sink);
-    BOOST_TEST(render(r.ev) == render({{false, "a"}, {true, {}}, {false, "1"}, {true, {}}, {false, "2"}, {true, {}},
+    BOOST_TEST(render(r.ev) == render(events{{false, "a"}, {true, {}}, {false, "1"}, {true, {}}, {false, "2"}, {true, {}},
                                        {false, "b"}, {true, {}}}));
 }
 
@@ -313,7 +313,7 @@ BOOST_AUTO_TEST_CASE(reset_drops_unread_bytes) {
     f.unread("lost\n");
     f.reset();
     f.feed("c\n", r);
-    BOOST_TEST(render(r.ev) == render({{false, "ab\rc"}, {true, {}}}));
+    BOOST_TEST(render(r.ev) == render(events{{false, "ab\rc"}, {true, {}}}));
 
     // Inside a callback: unread then reset drops both the unread bytes and the rest of the buffer.
     framer g{terminator("\n")};
@@ -332,7 +332,7 @@ BOOST_AUTO_TEST_CASE(reset_drops_unread_bytes) {
     sink.rec = &q;
     sink.fr = &g;
     g.feed("one\ntwo\n", sink);
-    BOOST_TEST(render(q.ev) == render({{false, "one"}, {true, {}}}));
+    BOOST_TEST(render(q.ev) == render(events{{false, "one"}, {true, {}}}));
     BOOST_TEST(g.pending().empty());
 }
 
@@ -373,13 +373,13 @@ BOOST_AUTO_TEST_CASE(random_streams_against_the_model) {
         }
         switcher sw(d);
         sw.feed_all(chunks);
-        if (render(sw.got) != render(want.got) || sw.unfinished() != want.unfinished || sw.empty_collects != 0) {
+        if (render_got(sw.got) != render_got(want.got) || sw.unfinished() != want.unfinished || sw.empty_collects != 0) {
             ++failures;
             std::string cuts;
             for (const auto& c : chunks) cuts += "\"" + escape(c) + "\" ";
             BOOST_ERROR("seed " << seed << " + case " << i << " delimiter \"" << escape(d) << "\" chunks " << cuts
-                                << "\n  got:  " << render(sw.got) << " unfinished \"" << escape(sw.unfinished())
-                                << "\"\n  want: " << render(want.got) << " unfinished \""
+                                << "\n  got:  " << render_got(sw.got) << " unfinished \"" << escape(sw.unfinished())
+                                << "\"\n  want: " << render_got(want.got) << " unfinished \""
                                 << escape(want.unfinished) << "\"");
         }
     }
