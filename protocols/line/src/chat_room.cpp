@@ -56,7 +56,11 @@ void chat_room::admit(chat_member& member) {
 
 void chat_room::leave(chat_member& member) noexcept {
     auto it = std::find(members_.begin(), members_.end(), &member);
-    if (it != members_.end()) members_.erase(it);
+    if (it == members_.end()) return;
+    // During a broadcast the walk over members_ must not see it shift: the slot is emptied, and the walk
+    // compacts the list when it is done.
+    if (broadcasting_) *it = nullptr;
+    else members_.erase(it);
 }
 
 void chat_room::broadcast(chat_member& from, std::string_view text) {
@@ -64,12 +68,30 @@ void chat_room::broadcast(chat_member& from, std::string_view text) {
     line.reserve(from.name_.size() + text.size() + 5);
     line.append("<").append(from.name_).append("> ").append(text).append("\r\n");
     std::vector<chat_member*> too_slow;
-    for (chat_member* m : members_) {
-        if (m == &from) continue;
-        m->push(line);
-        if (m->backlogged()) too_slow.push_back(m);
+    {
+        broadcasting_ = true;
+        struct done {
+            chat_room& room;
+            ~done() {
+                room.broadcasting_ = false;
+                std::erase(room.members_, nullptr);
+            }
+        } compact{*this};
+        for (std::size_t i = 0; i < members_.size(); ++i) {
+            chat_member* m = members_[i];
+            if (!m || m == &from) continue;
+            // A push sends at once, and a peer found gone there closes its member (and may free it) before push
+            // returns: leave() then empties the slot, which is checked before m is touched again. A send error
+            // is that member's, not the sender's.
+            try {
+                m->push(line);
+            } catch (...) {
+                if (members_[i]) m->handle_error();
+            }
+            if (members_[i] && m->backlogged()) too_slow.push_back(m);
+        }
     }
-    // Closed after the walk: closing takes a member out of members_.
+    // Closed after the walk, so that the list is whole again: closing takes a member out of members_.
     for (chat_member* m : too_slow) m->disconnect_backlogged();
 }
 

@@ -46,7 +46,6 @@ void line_receiver::set_raw_mode() {
     if (!line_.empty()) {
         std::string partial = std::move(line_);
         line_.clear();
-        depth d(in_callback_); // a set_line_mode(rest) in there is framed after the bytes already received
         raw_data_received(partial);
     }
 }

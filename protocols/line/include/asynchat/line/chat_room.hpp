@@ -62,8 +62,9 @@ private:
 
     chat_options options_;
     service_stats* stats_;
-    std::vector<chat_member*> members_;
+    std::vector<chat_member*> members_;   // a slot is null only during broadcast(), for a member that left in it
     std::uint64_t next_guest_ = 1;
+    bool broadcasting_ = false;
 };
 
 class chat_member : public line_receiver {
