@@ -3,6 +3,8 @@
 // built on, so every case is run across every segmentation of its input: the framer's state at a feed boundary
 // (a carried partial delimiter, a count in progress, bytes already re-framed) must never change the outcome.
 #include <cstdlib>
+#include <functional>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -302,6 +304,63 @@ BOOST_AUTO_TEST_CASE(unread_several_times_in_one_callback_keeps_call_order) {
     f.feed("a\nb\n", sink);
     BOOST_TEST(render(r.ev) == render(events{{false, "a"}, {true, {}}, {false, "1"}, {true, {}}, {false, "2"}, {true, {}},
                                        {false, "b"}, {true, {}}}));
+}
+
+// unread() of bytes of the buffer being fed is not copied when they end where the framing stopped (the framer
+// steps back over them); every other case must give the same result as a copy would.
+BOOST_AUTO_TEST_CASE(unread_of_the_fed_buffers_own_bytes) {
+    struct giver : asynchat::framer_sink {
+        recorder rec;
+        framer f{terminator::none()};
+        std::function<void(std::string_view)> on_collect, on_found;
+        void collect_incoming_data(std::string_view d) override {
+            rec.collect_incoming_data(d);
+            if (auto c = std::exchange(on_collect, {})) c(d);
+        }
+        void found_terminator() override {
+            rec.found_terminator();
+            if (auto c = std::exchange(on_found, {})) c({});
+        }
+    };
+    const std::string input = "abc\ndef\nghi";
+    {   // The tail given back, then more bytes: the tail first, then the extra bytes, then the rest. (The
+        // recorder merges the first piece and the re-framed "bc": no terminator between them.)
+        giver g;
+        g.on_collect = [&](std::string_view d) {
+            g.f.set_terminator("\n");
+            g.f.unread(d.substr(1));
+            g.f.unread("X\n");
+        };
+        g.f.feed(input, g);
+        BOOST_TEST(render(g.rec.ev) == render(events{{false, "abc\ndef\nghibc"}, {true, {}},
+                                                     {false, "def"}, {true, {}}, {false, "ghiX"}, {true, {}}}));
+    }
+    {   // Bytes from the middle of the buffer, not where the framing stopped: framed, then the rest.
+        giver g;
+        g.f.set_terminator("\n");
+        g.on_found = [&](std::string_view) { g.f.unread(std::string_view(input).substr(1, 2)); };
+        g.f.feed(input, g);
+        BOOST_TEST(render(g.rec.ev) ==
+                   render(events{{false, "abc"}, {true, {}}, {false, "bcdef"}, {true, {}}, {false, "ghi"}}));
+    }
+    {   // The tail of a piece that ended at a delimiter: the delimiter is not framed again.
+        giver g;
+        g.f.set_terminator("\n");
+        g.on_collect = [&](std::string_view d) { g.f.unread(d.substr(2)); };
+        g.f.feed(input, g);
+        BOOST_TEST(render(g.rec.ev) ==
+                   render(events{{false, "abc"}, {true, {}}, {false, "cdef"}, {true, {}}, {false, "ghi"}}));
+    }
+    {   // An exception after a step back was arranged leaves nothing behind for the next feed.
+        giver g;
+        g.on_collect = [&](std::string_view d) {
+            g.f.unread(d);
+            throw std::runtime_error("sink failed");
+        };
+        BOOST_CHECK_THROW(g.f.feed(input, g), std::runtime_error);
+        g.f.feed("z", g);
+        BOOST_TEST(render(g.rec.ev) == render(events{{false, input + "z"}}));
+    }
 }
 
 BOOST_AUTO_TEST_CASE(reset_drops_unread_bytes) {
