@@ -197,8 +197,9 @@ BOOST_DATA_TEST_CASE(three_clients_hello_nick_broadcast_quit, bdata::make(test_s
     server.stop();
 }
 
-// A client that never reads, while another sends far more than --max-pending (and than the kernel can buffer):
-// it is disconnected, and the others receive every line.
+// The Slow Read attack (a client that keeps its TCP window shut so that the server buffers for it): a client that
+// never reads, while another sends far more than --max-pending (and than the kernel can buffer), is
+// disconnected, and the others receive every line.
 BOOST_DATA_TEST_CASE(slow_reader_is_disconnected_and_the_room_goes_on, bdata::make(test_support::backends()),
                      backend) {
     constexpr std::size_t max_pending = 65536;
@@ -237,8 +238,8 @@ BOOST_DATA_TEST_CASE(slow_reader_is_disconnected_and_the_room_goes_on, bdata::ma
     server.stop();
 }
 
-// The replies to a client's own commands count too: one that sends commands and never reads their replies is as
-// slow as one that never reads the room.
+// Slow Read again, by way of the client's own commands: one that sends commands and never reads their replies
+// is as slow as one that never reads the room, and the replies to it count towards --max-pending.
 BOOST_DATA_TEST_CASE(client_that_never_reads_its_replies_is_disconnected, bdata::make(test_support::backends()),
                      backend) {
     constexpr std::size_t max_pending = 65536;
@@ -266,8 +267,9 @@ BOOST_DATA_TEST_CASE(client_that_never_reads_its_replies_is_disconnected, bdata:
     server.stop();
 }
 
-// --max-line with the long line sent one byte per write: the error comes once the bound is crossed, before the
-// line ends, exactly once; the line is dropped and the next line goes through.
+// Memory exhaustion by an endless line (no delimiter ever): --max-line with the long line sent one byte per
+// write. The error comes once the bound is crossed, before the line ends, exactly once; the line is dropped and
+// the next line goes through.
 BOOST_DATA_TEST_CASE(max_line_one_byte_at_a_time, bdata::make(test_support::backends()), backend) {
     chat_server server(backend, {"--max-line", "64"});
     chat_client writer(server.port()), reader(server.port());

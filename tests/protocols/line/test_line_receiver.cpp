@@ -114,7 +114,9 @@ BOOST_AUTO_TEST_CASE(stop_in_every_packet_size) {
     }
 }
 
-// test_stackRecursion: switching modes on every line of one read neither recurses nor loses bytes.
+// test_stackRecursion: switching modes on every line of one read neither recurses nor loses bytes. (It is also
+// the algorithmic-complexity attack on a mode-switching protocol: a peer packing a read with tiny lines. Handing
+// the rest back costs no copy, so this stays linear; it once copied the rest of the read at every switch.)
 BOOST_AUTO_TEST_CASE(flipping_modes_on_every_line_does_not_recurse) {
     constexpr std::size_t flips = 20000;
     std::string data;
