@@ -197,6 +197,25 @@ BOOST_DATA_TEST_CASE(three_clients_hello_nick_broadcast_quit, bdata::make(test_s
     server.stop();
 }
 
+// QUIT with more lines behind it in the same write: BYE, the close, and none of the rest reaches the room.
+BOOST_DATA_TEST_CASE(lines_after_quit_in_the_same_write_are_not_broadcast, bdata::make(test_support::backends()),
+                     backend) {
+    chat_server server(backend, {"--max-line", "16"});
+    chat_client quitter(server.port()), other(server.port());
+    quitter.hello();
+    other.hello();
+    BOOST_REQUIRE(quitter.send("QUIT\nnot for the room\nNICK late\n" + std::string(40, 'L') + "\nmore\n"));
+    BOOST_TEST(quitter.expect_line() == "BYE");
+    const auto [end, extra] = quitter.drain();
+    BOOST_TEST((end == ending::eof || end == ending::reset), "the quitter's connection: " << end);
+    BOOST_TEST(extra == 0u, "something came after BYE");
+    // The quitter's whole write was handled before the BYE: if any of it had been broadcast, it would come
+    // before this reply.
+    BOOST_REQUIRE(other.send("NICK o\n"));
+    BOOST_TEST(other.expect_line() == "OK o");
+    server.stop();
+}
+
 // The Slow Read attack (a client that keeps its TCP window shut so that the server buffers for it): a client that
 // never reads, while another sends far more than --max-pending (and than the kernel can buffer), is
 // disconnected, and the others receive every line.
