@@ -13,23 +13,24 @@ void add_chat_room_options(CLI::App& cmd, chat_command_options& opts, const std:
                    "bytes queued for one chat client before it is disconnected (a client that does not read)")
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
+    cmd.add_option("--" + prefix + "idle-timeout", opts.idle_timeout,
+                   "seconds without a byte from a chat client before it is closed (0: never)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
 }
 
 void add_chat_command(CLI::App& serve, chat_command_options& opts) {
     auto* chat = serve.add_subcommand("chat", "a chat room: every line goes to every other client");
     add_server_options(*chat, opts.server);
     add_chat_room_options(*chat, opts);
-    chat->add_option("--idle-timeout", opts.idle_timeout, "seconds of silence before a client is closed (0: never)")
-        ->check(CLI::NonNegativeNumber)
-        ->capture_default_str();
-    chat->callback([&opts] {
-        opts.room.idle_timeout = std::chrono::duration<double>(opts.idle_timeout);
-        opts.selected = true;
-    });
+    chat->callback([&opts] { opts.selected = true; });
 }
 
 int run_chat(const chat_command_options& opts) {
-    asynchat::line::chat_room room(opts.room);
+    // The option is a plain number of seconds (what CLI11 parses); the room takes a duration.
+    asynchat::line::chat_options room_options = opts.room;
+    room_options.idle_timeout = std::chrono::duration<double>(opts.idle_timeout);
+    asynchat::line::chat_room room(room_options);
     return run_server(opts.server, [&room](asyncore::socket sock) { room.join(std::move(sock)); });
 }
 

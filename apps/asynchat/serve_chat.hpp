@@ -10,8 +10,8 @@ namespace asynchat_cli {
 
 struct chat_command_options {
     server_options server{.port = 8023};
-    asynchat::line::chat_options room;
-    double idle_timeout = 0;
+    asynchat::line::chat_options room;   // its idle_timeout is set from idle_timeout by run_chat
+    double idle_timeout = 0;            // seconds, as --idle-timeout gives it
     bool selected = false;
 };
 

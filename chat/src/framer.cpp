@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <ostream>
 #include <utility>
 
@@ -57,9 +58,31 @@ std::size_t find_prefix_at_end(std::string_view haystack, std::string_view needl
     return 0;
 }
 
+void framer::unread(std::string_view bytes) {
+    if (bytes.empty()) return;
+    const std::less_equal<const char*> le;
+    if (feeding_ && unread_.empty() && rewind_len_ == 0 && !input_.empty() && le(input_.data(), bytes.data()) &&
+        le(bytes.data() + bytes.size(), input_.data() + input_.size())) {
+        rewind_at_ = static_cast<std::size_t>(bytes.data() - input_.data());
+        rewind_len_ = bytes.size();
+        return;
+    }
+    materialize_rewind();
+    unread_.append(bytes);
+}
+
+// The rewind cannot be a step back after all: its bytes become ordinary unread bytes (they came first).
+void framer::materialize_rewind() {
+    if (rewind_len_ == 0) return;
+    std::string bytes(input_.substr(rewind_at_, rewind_len_));
+    unread_.insert(0, bytes);
+    rewind_len_ = 0;
+}
+
 void framer::reset() noexcept {
     carry_.clear();
     unread_.clear();
+    rewind_len_ = 0;
     carry_is_prefix_ = false;
     rule_progress_ = false;
     if (term_.rule_) term_.rule_->start();
@@ -93,16 +116,31 @@ void framer::feed(std::string_view data, framer_sink& sink) {
     if (feeding_) throw std::logic_error("asynchat::framer::feed called from inside one of its own callbacks");
     feeding_ = true;
     struct unset {
-        bool& flag;
-        ~unset() { flag = false; }
-    } guard{feeding_};
+        framer& f;
+        ~unset() {
+            f.feeding_ = false;
+            f.input_ = {};
+            f.rewind_len_ = 0;   // only after an exception: the bytes of this call not delivered are lost
+        }
+    } guard{*this};
 
     const std::uint64_t epoch = epoch_;
     std::string replay;            // the input rebuilt after an unread(); empty (and never allocated) otherwise
     std::string_view input = data;
+    input_ = input;
     std::string head_left;         // carried bytes not yet handed out when an unread() stopped drain_carry
     std::size_t pos = 0;           // where in input the framing stopped for an unread()
     for (;;) {
+        bool resume = false;       // go on in input from pos: the unread bytes were input's own, just before pos
+        if (rewind_len_ != 0) {
+            if (rewind_at_ + rewind_len_ == pos && head_left.empty() && carry_.empty()) {
+                pos = rewind_at_;
+                rewind_len_ = 0;
+                resume = true;
+            } else {
+                materialize_rewind();
+            }
+        }
         if (!unread_.empty()) {
             // Rebuild the input in stream order: the unread bytes, then everything not yet handed out. Only one
             // of head_left, carry_ and input.substr(pos) can be non-empty, except head_left with the whole input.
@@ -114,18 +152,21 @@ void framer::feed(std::string_view data, framer_sink& sink) {
             head_left.clear();
             replay = std::move(next);
             input = replay;
+            input_ = input;
         }
-        pos = 0;
-        if (!carry_.empty()) {
-            // Moved out so that a reset() inside a callback cannot free bytes we are still reading.
-            std::string head = std::move(carry_);
-            carry_.clear();
-            pos = drain_carry(head, std::exchange(carry_is_prefix_, false), input, sink, epoch, head_left);
-            if (pos == stop) pos = input.size();   // everything was consumed, or a callback reset the framer
+        if (!resume) {
+            pos = 0;
+            if (!carry_.empty()) {
+                // Moved out so that a reset() inside a callback cannot free bytes we are still reading.
+                std::string head = std::move(carry_);
+                carry_.clear();
+                pos = drain_carry(head, std::exchange(carry_is_prefix_, false), input, sink, epoch, head_left);
+                if (pos == stop) pos = input.size();   // everything was consumed, or a callback reset the framer
+            }
         }
         if (pos != restart) pos = scan(input, pos, sink, epoch);
         else pos = 0;
-        if (epoch != epoch_ || unread_.empty()) return;
+        if (epoch != epoch_ || (unread_.empty() && rewind_len_ == 0)) return;
     }
 }
 
@@ -150,7 +191,7 @@ std::size_t framer::drain_carry(std::string& head, bool is_prefix, std::string_v
     }
     std::size_t hpos = 0;
     while (hpos < head.size()) {
-        if (!unread_.empty()) {
+        if (!unread_.empty() || rewind_len_ != 0) {
             // A callback gave bytes back: they go before what is left of the carried bytes (and all of data).
             head_left.assign(head, hpos);
             return restart;
@@ -215,7 +256,8 @@ std::size_t framer::drain_carry(std::string& head, bool is_prefix, std::string_v
 
 std::size_t framer::scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch) {
     while (pos < data.size()) {
-        if (!unread_.empty()) return pos;   // a callback gave bytes back: feed() frames them before data[pos..]
+        // A callback gave bytes back: feed() frames them before data[pos..].
+        if (!unread_.empty() || rewind_len_ != 0) return pos;
         const std::string_view rest = data.substr(pos);
         if (!term_) {
             deliver(rest, sink, epoch);

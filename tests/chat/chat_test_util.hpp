@@ -36,6 +36,13 @@ inline std::string escape(std::string_view s) {
     return out;
 }
 
+// s as one word for /bin/sh (std::system), whatever it contains.
+inline std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
 inline std::string to_hex(std::string_view s) {
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;

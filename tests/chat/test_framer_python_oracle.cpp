@@ -33,11 +33,7 @@ std::string python() {
     return p && *p ? p : "python3";
 }
 
-std::string quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
-}
+std::string quote(const std::string& s) { return shell_quote(s); }
 
 boost::test_tools::assertion_result python_with_asynchat(boost::unit_test::test_unit_id) {
     const std::string cmd =

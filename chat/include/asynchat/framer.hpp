@@ -227,8 +227,11 @@ public:
     // did not consume (Twisted's setLineMode(extra)): from collect_incoming_data it calls set_terminator and
     // unread(rest). Inside a callback it takes effect when the framer next consults its terminator: after the
     // callback returns, or after found_terminator when the current piece already ended at a terminator. Outside
-    // a callback the bytes wait for the next feed(). The re-framed bytes are copied once; nothing else is.
-    void unread(std::string_view bytes) { unread_.append(bytes); }
+    // a callback the bytes wait for the next feed(). The re-framed bytes are copied once; nothing else is. The
+    // usual case, the tail of the piece just handed to collect_incoming_data given back as it is, costs no copy
+    // at all: the framer steps back over those bytes of the buffer being fed, so a protocol that switches mode
+    // on every line of a large read stays linear instead of copying the rest of the read at each switch.
+    void unread(std::string_view bytes);
 
     // Python's discard_buffers, input side: drops the carried bytes and any unread() bytes, and restarts the
     // message-length count. The terminator is kept.
@@ -263,6 +266,12 @@ private:
     terminator term_;
     std::string carry_;
     std::string unread_;   // bytes given back by unread(), framed before anything not yet handed out
+    // During feed(): the bytes being framed, and an unread() of some of them not copied yet (rewind_len_ bytes
+    // at rewind_at_): when framing stopped right after them, the framer steps back instead of copying.
+    std::string_view input_;
+    std::size_t rewind_at_ = 0;
+    std::size_t rewind_len_ = 0;
+    void materialize_rewind();
     std::size_t max_message_ = 0;
     std::size_t collected_ = 0;
     std::uint64_t epoch_ = 0;   // bumped by reset(), so a feed in progress can tell that it must stop

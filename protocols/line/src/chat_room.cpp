@@ -56,7 +56,11 @@ void chat_room::admit(chat_member& member) {
 
 void chat_room::leave(chat_member& member) noexcept {
     auto it = std::find(members_.begin(), members_.end(), &member);
-    if (it != members_.end()) members_.erase(it);
+    if (it == members_.end()) return;
+    // During a broadcast the walk over members_ must not see it shift: the slot is emptied, and the walk
+    // compacts the list when it is done.
+    if (broadcasting_) *it = nullptr;
+    else members_.erase(it);
 }
 
 void chat_room::broadcast(chat_member& from, std::string_view text) {
@@ -64,19 +68,31 @@ void chat_room::broadcast(chat_member& from, std::string_view text) {
     line.reserve(from.name_.size() + text.size() + 5);
     line.append("<").append(from.name_).append("> ").append(text).append("\r\n");
     std::vector<chat_member*> too_slow;
-    for (chat_member* m : members_) {
-        if (m == &from) continue;
-        m->push(line);
-        if (m->output().ready_bytes() > options_.max_pending) too_slow.push_back(m);
+    {
+        broadcasting_ = true;
+        struct done {
+            chat_room& room;
+            ~done() {
+                room.broadcasting_ = false;
+                std::erase(room.members_, nullptr);
+            }
+        } compact{*this};
+        for (std::size_t i = 0; i < members_.size(); ++i) {
+            chat_member* m = members_[i];
+            if (!m || m == &from) continue;
+            // A push sends at once, and a peer found gone there closes its member (and may free it) before push
+            // returns: leave() then empties the slot, which is checked before m is touched again. A send error
+            // is that member's, not the sender's.
+            try {
+                m->push(line);
+            } catch (...) {
+                if (members_[i]) m->handle_error();
+            }
+            if (members_[i] && m->backlogged()) too_slow.push_back(m);
+        }
     }
-    // Closed after the walk: closing takes a member out of members_.
-    for (chat_member* m : too_slow) {
-        std::cerr << "asynchat: chat: disconnecting " << m->name_ << ": more than " << options_.max_pending
-                  << " bytes queued (a client that does not read)\n";
-        if (stats_) ++stats_->errors;
-        m->discard_buffers();
-        m->close();
-    }
+    // Closed after the walk, so that the list is whole again: closing takes a member out of members_.
+    for (chat_member* m : too_slow) m->disconnect_backlogged();
 }
 
 chat_member::chat_member(chat_room& room, asyncore::socket_map* map)
@@ -102,9 +118,40 @@ void chat_member::setup() {
     idle_.start(map(), room_->options().idle_timeout, [this] { close(); });
 }
 
+bool chat_member::backlogged() noexcept {
+    return room_ && output().ready_bytes() > room_->options().max_pending;
+}
+
+void chat_member::disconnect_backlogged() {
+    std::cerr << "asynchat: chat: disconnecting " << name_ << ": more than " << room_->options().max_pending
+              << " bytes queued (a client that does not read)\n";
+    if (stats_) ++stats_->errors;
+    discard_buffers();
+    close();
+}
+
+void chat_member::after_read() {
+    // The replies to this read have been sent as far as the peer takes them: what is still queued is the
+    // peer's backlog. A client that keeps sending commands and never reads their replies is as slow as one that
+    // never reads the room's lines.
+    if (backlogged()) disconnect_backlogged();
+}
+
+void chat_member::handle_read() {
+    idle_.touch(); // any bytes count as activity, a long line arriving slowly included
+    line_receiver::handle_read();
+    after_read();
+}
+
+void chat_member::handle_received(std::string_view bytes) {
+    idle_.touch();
+    line_receiver::handle_received(bytes);
+    after_read();
+}
+
 void chat_member::line_received(std::string_view line) {
     idle_.touch();
-    if (!room_) return; // after QUIT: the rest of what the client sent is not for the room
+    if (!room_) return; // after QUIT (or the room's end): nothing more is for the room
     if (stats_) ++stats_->messages;
     std::string_view rest;
     if (command_is(line, "nick", rest)) {
@@ -112,6 +159,7 @@ void chat_member::line_received(std::string_view line) {
             name_.assign(rest);
             send_line("OK " + name_);
         } else {
+            if (stats_) ++stats_->errors;
             send_line("ERR bad nick");
         }
     } else if (command_is(line, "quit", rest) && rest.empty()) {
@@ -119,6 +167,9 @@ void chat_member::line_received(std::string_view line) {
         room_->leave(*this);
         room_ = nullptr;
         close_when_done();
+        // What the client sent after QUIT in the same read is not framed at all: no line of it is broadcast,
+        // and no "ERR line too long" follows the BYE.
+        input_framer().reset();
     } else if (!line.empty()) {
         room_->broadcast(*this, line);
     }
@@ -126,6 +177,7 @@ void chat_member::line_received(std::string_view line) {
 
 void chat_member::line_length_exceeded(std::size_t) {
     idle_.touch();
+    if (!room_) return;
     if (stats_) ++stats_->errors;
     send_line("ERR line too long");
 }
@@ -138,6 +190,7 @@ void chat_member::handle_error() {
 void chat_member::close() {
     idle_.stop();
     counted_.release();
+    count_traffic(nullptr); // a closed channel may outlive the service whose counters these are
     if (room_) {
         room_->leave(*this);
         room_ = nullptr;

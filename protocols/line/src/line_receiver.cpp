@@ -38,14 +38,16 @@ void line_receiver::set_delimiter(std::string delimiter) {
 
 void line_receiver::set_raw_mode() {
     raw_ = true;
+    discarding_ = false;
+    // The mode is fully switched before the partial line is handed out: raw_data_received may switch back at
+    // once (set_line_mode(rest)), and that must be the mode that stays.
+    set_terminator(nullptr);
     // A partial line collected so far belongs to neither mode any more; Twisted hands it to rawDataReceived.
     if (!line_.empty()) {
         std::string partial = std::move(line_);
         line_.clear();
         raw_data_received(partial);
     }
-    discarding_ = false;
-    set_terminator(nullptr);
 }
 
 void line_receiver::set_line_mode(std::string_view rest) {
@@ -57,6 +59,15 @@ void line_receiver::set_line_mode(std::string_view rest) {
     if (in_callback_ == 0) handle_incoming({});
 }
 
+void line_receiver::close() {
+    // Twisted stops delivering lines once the connection is closing; the rest of the bytes already received are
+    // dropped with the framer's state, so nothing reaches line_received on a closed channel.
+    input_framer().reset();
+    line_.clear();
+    discarding_ = false;
+    async_chat::close();
+}
+
 void line_receiver::collect_incoming_data(std::string_view data) {
     depth d(in_callback_);
     if (raw_) {
@@ -64,8 +75,13 @@ void line_receiver::collect_incoming_data(std::string_view data) {
         return;
     }
     if (discarding_) return;
-    if (line_.size() + data.size() > max_line_length_) {
-        const std::size_t length = line_.size() + data.size();
+    const std::size_t length = line_.size() + data.size();
+    // With strip_cr the line may have one more byte, the CR that found_terminator strips: "4096 bytes + CRLF" is
+    // a line of 4096 bytes whichever ending the peer uses. Anything else past the bound is over it at once.
+    const bool over = max_line_length_ != 0 &&
+                      (length > max_line_length_ + 1 ||
+                       (length == max_line_length_ + 1 && !(strip_cr_ && data.back() == '\r')));
+    if (over) {
         discarding_ = true;
         line_.clear();
         line_.shrink_to_fit(); // the peer chose the size: do not keep it
@@ -87,6 +103,12 @@ void line_receiver::found_terminator() {
     line_.clear();
     std::string_view line = current;
     if (strip_cr_ && !line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (max_line_length_ != 0 && line.size() > max_line_length_) {
+        // Only the CR allowance can get here: max_line_length + 1 bytes whose last, a CR, was not before the
+        // delimiter after all (strip_cr off since, or a CR that a longer delimiter did not follow).
+        line_length_exceeded(line.size());
+        return;
+    }
     line_received(line);
     if (line_.empty()) {
         current.clear();

@@ -11,7 +11,9 @@
 // The command words are matched without regard to case ("nick", "Quit").
 //
 // A member that does not read must not make the server buffer without bound: when more than max_pending bytes
-// are queued for one member, that member is disconnected and the room goes on.
+// are queued for one member (the room's lines, or the replies to its own commands once a read has been
+// answered), that member is disconnected and the room goes on. Any bytes received count as activity for
+// idle_timeout. After QUIT nothing more the client sent is acted on.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -60,8 +62,9 @@ private:
 
     chat_options options_;
     service_stats* stats_;
-    std::vector<chat_member*> members_;
+    std::vector<chat_member*> members_;   // a slot is null only during broadcast(), for a member that left in it
     std::uint64_t next_guest_ = 1;
+    bool broadcasting_ = false;
 };
 
 class chat_member : public line_receiver {
@@ -74,12 +77,18 @@ public:
 
     void line_received(std::string_view line) override;
     void line_length_exceeded(std::size_t length) override;
+    void handle_read() override;
+    void handle_received(std::string_view bytes) override;
     void handle_error() override;
     void close() override;
 
 private:
     friend class chat_room;
     void setup();
+    // More than max_pending bytes queued for this member (a client that does not read).
+    bool backlogged() noexcept;
+    void disconnect_backlogged();
+    void after_read();
 
     chat_room* room_;      // null once the member has left (QUIT, close, or the room's end)
     service_stats* stats_;

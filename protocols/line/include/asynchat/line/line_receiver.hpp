@@ -17,10 +17,15 @@
 //     framer re-frames `rest` after the callback returns (framer::unread).
 //
 // The length bound (max_line_length, default 16384 bytes as Twisted's MAX_LENGTH) counts the bytes of a line
-// without its delimiter. The moment a line crosses it, line_length_exceeded() is called once; the default closes
-// the channel (Twisted's default). An override that returns without closing drops that line: its bytes are
-// discarded up to the next delimiter, and the next line is delivered normally. Memory per channel is at most
-// max_line_length bytes, whatever the peer sends.
+// without its delimiter (and, with strip_cr, without the CR before it). The moment a line crosses it, while its
+// bytes are still arriving, line_length_exceeded() is called once; the default closes the channel (Twisted's
+// default). An override that returns without closing drops that line: its bytes are discarded up to the next
+// delimiter, and the next line is delivered normally. Memory per channel is at most max_line_length bytes (plus
+// the delimiter's few), whatever the peer sends. 0 means no bound, as async_chat's max_message; a server facing
+// the network should not use it.
+//
+// Once the channel is closed (by line_length_exceeded's default, or by the subclass from inside line_received),
+// the rest of the bytes already received are dropped: nothing more reaches line_received, as in Twisted.
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -59,6 +64,7 @@ public:
     // What send_line appends; empty (the default) means the delimiter.
     void set_line_ending(std::string ending) { line_ending_ = std::move(ending); }
 
+    // Bytes of one line without its ending; 0: no bound.
     void set_max_line_length(std::size_t bytes) noexcept { max_line_length_ = bytes; }
     std::size_t max_line_length() const noexcept { return max_line_length_; }
 
@@ -67,6 +73,9 @@ public:
     // Lines again, starting with `rest`.
     void set_line_mode(std::string_view rest = {});
     bool raw_mode() const noexcept { return raw_; }
+
+    // Also drops the input not yet framed (see above).
+    void close() override;
 
     // ---- async_chat's callbacks, implemented here
     void collect_incoming_data(std::string_view data) final;
