@@ -1,6 +1,7 @@
 #include "serve_all.hpp"
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 
 #include <asyncore/socket_map.hpp>
@@ -37,12 +38,12 @@ void add_all_command(CLI::App& serve, all_options& opts) {
     all->add_option("--root", opts.http.root, "serve files from DIR instead of the bundled site")
         ->check(CLI::ExistingDirectory);
     add_chat_room_options(*all, opts.chat, "chat-");
-    add_http_limit_options(*all, opts.http); // --idle-timeout is HTTP's and the chat room's
+    add_http_limit_options(*all, opts.http); // --idle-timeout is HTTP's; the chat room has --chat-idle-timeout
     all->callback([&opts] {
         // Echo every line exactly as sent: LF ends a line, so a CRLF client gets its CR back too (nc-friendly).
         opts.echo.delimiter = "\n";
         finish_http_options(opts.http);
-        opts.chat.room.idle_timeout = opts.http.http.idle_timeout;
+        opts.chat.room.idle_timeout = std::chrono::duration<double>(opts.chat.idle_timeout);
         opts.selected = true;
     });
 }
