@@ -230,6 +230,19 @@ BOOST_DATA_TEST_CASE(get_writes_the_body_and_exits_0, bdata::make(test_support::
     s.server.stop();
 }
 
+BOOST_DATA_TEST_CASE(get_over_ipv6, bdata::make(test_support::backends()), backend) {
+    http_test::site site;
+    child_process server({ASYNCHAT_PATH, "serve", "http", "--root", site.root.string(), "--host", "::1", "--port", "0",
+                          "--backend", backend});
+    const auto line = server.read_line();
+    BOOST_TEST_REQUIRE(line.has_value());
+    BOOST_TEST_REQUIRE(line->starts_with("listening on [::1]:"), *line);
+    const std::string port = line->substr(line->rfind(':') + 1);
+    const auto r = get("http://[::1]:" + port + "/sub/", backend);
+    BOOST_TEST(exit_code(r) == 0, r.err);
+    BOOST_TEST(r.out == "<p>sub</p>\n");
+}
+
 BOOST_DATA_TEST_CASE(get_of_a_404_exits_1, bdata::make(test_support::backends()), backend) {
     served s(backend);
     const auto r = get(s.server.url("/missing"), backend);
