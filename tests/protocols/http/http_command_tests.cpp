@@ -184,14 +184,29 @@ while True:
 first = data.find(b"<p>sub</p>"); second = data.find(b"hello\n")
 assert data.count(b"HTTP/1.0 200 OK\r\n") == 2 and 0 < first < second, data
 print("pipelining ok")
+big = open(sys.argv[2], "rb").read()
+for half_close in (False, True):
+    s = socket.create_connection(("127.0.0.1", port), timeout=20)
+    s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n" * 2 +
+              b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    if half_close: s.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk: break
+        data += chunk
+    assert data.count(b"HTTP/1.0 200 OK\r\n") == 3, data[:300]
+    assert data.count(big) == 2 and data.endswith(b"\r\n\r\nhello\n"), len(data)
+print("pipelined files ok")
 )PY";
 
 BOOST_DATA_TEST_CASE(python_http_client_keep_alive_and_pipelining, bdata::make(test_support::backends()), backend) {
     REQUIRE_TOOL("python3");
     served s(backend);
-    const auto r = run_program({"python3", "-c", python_client, std::to_string(s.server.port())});
+    const auto r = run_program(
+        {"python3", "-c", python_client, std::to_string(s.server.port()), (s.site.root / "big.bin").string()});
     BOOST_TEST(exit_code(r) == 0, r.err);
-    BOOST_TEST(r.out == "keep-alive ok\npipelining ok\n", r.err);
+    BOOST_TEST(r.out == "keep-alive ok\npipelining ok\npipelined files ok\n", r.err);
     s.server.stop();
 }
 

@@ -223,6 +223,39 @@ BOOST_DATA_TEST_CASE(pipelined_requests_at_random_cuts, bdata::xrange(30), seed)
 
 BOOST_AUTO_TEST_SUITE_END()
 
+BOOST_AUTO_TEST_CASE(a_streamed_file_holds_the_next_pipelined_request_back) {
+    // Backpressure: while a file is being streamed, later pipelined requests wait (parsed, unanswered) and the
+    // channel reads nothing more, so a client cannot make the server hold one open file per pipelined request.
+    conversation c(*this);
+    const std::string big = "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n";
+    c.send(big + big + "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    BOOST_TEST(http_test::split_responses(c.out).size() == 1u);
+    BOOST_TEST(!c.channel.readable());
+    // string_transport drains the queue without write events; the next bytes (an empty line, which a server
+    // ignores before a request) are the channel's next chance to go on.
+    c.send("\r\n");
+    BOOST_TEST(http_test::split_responses(c.out).size() == 2u);
+    c.send("\r\n");
+    const auto r = http_test::split_responses(c.out);
+    BOOST_TEST_REQUIRE(r.size() == 3u);
+    BOOST_TEST((r[0].body == site.big));
+    BOOST_TEST((r[1].body == site.big));
+    BOOST_TEST(r[2].body == "hello\n");
+    BOOST_TEST(c.channel.readable());
+}
+
+BOOST_AUTO_TEST_CASE(waiting_requests_are_answered_when_the_peer_stops_sending) {
+    conversation c(*this);
+    const std::string big = "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n";
+    c.send(big + big + "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n" + "GET /nope HTTP/1.1\r\nbad\r\n\r\n");
+    c.channel.handle_close(); // the read EOF
+    c.out += c.transport.written();
+    const auto r = http_test::split_responses(c.out);
+    BOOST_TEST_REQUIRE(r.size() == 4u, escape(c.out.substr(0, 300)));
+    BOOST_TEST(r[2].body == "hello\n");
+    BOOST_TEST(r[3].status == 400); // the parse error behind them comes last, in order
+}
+
 BOOST_AUTO_TEST_CASE(keep_alive_and_close_follow_the_request) {
     {
         conversation c(*this);
