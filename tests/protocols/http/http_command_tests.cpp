@@ -258,6 +258,18 @@ BOOST_DATA_TEST_CASE(get_over_ipv6, bdata::make(test_support::backends()), backe
     BOOST_TEST(r.out == "<p>sub</p>\n");
 }
 
+BOOST_DATA_TEST_CASE(get_head_and_redirects, bdata::make(test_support::backends()), backend) {
+    served s(backend);
+    const auto head = run_program({ASYNCHAT_PATH, "get", "--head", s.server.url("/big.bin"), "--backend", backend});
+    BOOST_TEST(exit_code(head) == 0, head.err);
+    BOOST_TEST(head.out.empty());
+    // Redirects are not followed: a 301 is not a 2xx.
+    const auto moved = get(s.server.url("/sub"), backend);
+    BOOST_TEST(exit_code(moved) == 1);
+    BOOST_TEST(moved.err.find("301 Moved Permanently") != std::string::npos, moved.err);
+    s.server.stop();
+}
+
 BOOST_DATA_TEST_CASE(get_of_a_404_exits_1, bdata::make(test_support::backends()), backend) {
     served s(backend);
     const auto r = get(s.server.url("/missing"), backend);
