@@ -349,29 +349,44 @@ BOOST_AUTO_TEST_CASE(body_too_large_gets_413_before_the_body_is_sent) {
     BOOST_TEST(http_test::split_responses(ok.out)[0].status == 200);
 }
 
-// Random streams made of request fragments, header lines, CR/LF and random bytes: whatever arrives, the channel
-// answers only with well-formed responses, never more than one after a close, and never throws (ASan watches the
-// memory side).
-BOOST_DATA_TEST_CASE_F(fixture, random_input_gives_well_formed_answers, bdata::xrange(300), seed) {
-    static const std::vector<std::string> atoms{
-        "GET / HTTP/1.1\r\n", "GET /a.txt HTTP/1.0\r\n", "POST /echo HTTP/1.1\r\n", "HEAD /big.bin HTTP/1.1\r\n",
-        "Host: h\r\n", "Content-Length: 3\r\n", "Content-Length: 0\r\n", "Connection: keep-alive\r\n",
-        "Transfer-Encoding: chunked\r\n", "\r\n", "\n", "\r", " ", ":", "abc", "%2e%2e/", "\x00", "\xff",
-        "GET /%zz HTTP/1.1\r\n", "X: " + std::string(300, 'x') + "\r\n",
+// Random streams: valid keep-alive requests back to back, then (in two thirds of the streams) a few mutations —
+// a byte changed, a byte dropped, a fragment inserted. Whatever arrives, the channel answers only with well-formed
+// responses, nothing after a response that closes, and never throws (ASan watches the memory side); a stream left
+// intact gets one answer per request and stays open.
+BOOST_DATA_TEST_CASE_F(fixture, random_input_gives_well_formed_answers, bdata::xrange(400), seed) {
+    static const std::vector<std::string> requests{
+        "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n", // a producer: the requests after it wait (backpressure)
+        "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe\r\no",
+        "GET /sub HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "GET /nope?x=%41 HTTP/1.1\r\nHost: h\r\nX-A: b\r\n\r\n",
+        "DELETE / HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /%2e%2e/x HTTP/1.1\nHost: h\n\n",
+    };
+    static const std::vector<std::string> fragments{
+        "\r\n", "\n", "\r", " ", ":", "\x00", "\xff", "Content-Length: 3\r\n", "Transfer-Encoding: chunked\r\n",
+        "Connection: close\r\n", " folded\r\n", "%zz", "HTTP/1.1", "X: " + std::string(300, 'x') + "\r\n",
     };
     std::mt19937 rng(static_cast<std::uint32_t>(seed));
     std::string input;
-    const std::size_t n = std::uniform_int_distribution<std::size_t>(1, 60)(rng);
-    for (std::size_t i = 0; i < n; ++i) {
-        if (rng() % 8 == 0)
-            input += static_cast<char>(rng() & 0xff);
-        else
-            input += atoms[rng() % atoms.size()];
+    const std::size_t count = 1 + rng() % 8;
+    for (std::size_t i = 0; i < count; ++i) input += requests[rng() % requests.size()];
+    const std::size_t mutations = rng() % 3 == 0 ? 0 : 1 + rng() % 3;
+    for (std::size_t i = 0; i < mutations; ++i) {
+        const std::size_t at = rng() % input.size();
+        switch (rng() % 3) {
+        case 0: input[at] = static_cast<char>(rng() & 0xff); break;
+        case 1: input.erase(at, 1); break;
+        default: input.insert(at, fragments[rng() % fragments.size()]); break;
+        }
     }
     options.max_header_bytes = 2048;
     options.max_request_line = 256;
     conversation c(*this);
     BOOST_CHECK_NO_THROW(for (auto piece : http_test::random_cut(input, static_cast<std::uint32_t>(seed))) c.send(piece));
+    // The client is done sending (read EOF): requests still waiting behind a file are answered now.
+    BOOST_CHECK_NO_THROW(c.channel.handle_close());
+    c.out += c.transport.written();
     // Every byte written is part of a response; a parsed response that says close is the last one.
     std::string_view rest = c.out;
     std::size_t responses = 0;
@@ -382,17 +397,16 @@ BOOST_DATA_TEST_CASE_F(fixture, random_input_gives_well_formed_answers, bdata::x
         const std::string head(rest.substr(0, end + 2));
         rest.remove_prefix(end + 4);
         ++responses;
-        // Skip the body by Content-Length unless it is the answer to a HEAD (recognised by the big file's length).
+        // No HEAD among the requests (a mutation would have to make one): every body is Content-Length long.
         const auto cl = head.find("Content-Length: ");
-        if (cl != std::string::npos && head.find("Content-Length: 100000\r\n") == std::string::npos)
-            rest.remove_prefix(std::min(rest.size(), std::stoul(head.substr(cl + 16))));
+        if (cl != std::string::npos) rest.remove_prefix(std::min(rest.size(), std::stoul(head.substr(cl + 16))));
         if (head.find("Connection: close") != std::string::npos) {
             BOOST_TEST(rest.empty(), "bytes after a closing response");
-            BOOST_TEST(c.transport.closed_when_done());
             break;
         }
     }
     BOOST_TEST(stats.messages + stats.errors == responses);
+    if (mutations == 0) BOOST_TEST(responses == count);
 }
 
 BOOST_AUTO_TEST_CASE(serialize_head_builds_the_whole_head) {
