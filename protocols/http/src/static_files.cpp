@@ -4,6 +4,7 @@
 // new symlink to slip into. Kernels before 5.6 lack openat2 (ENOSYS); there the path is resolved with realpath(3)
 // and checked to be under the root's real path, which is racy against concurrent changes to the tree but refuses
 // the same requests.
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -60,14 +61,15 @@ constexpr int open_flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
 
 int open_beneath(const static_root& root, const std::string& relative) {
 #ifdef SYS_openat2
-    static bool have_openat2 = true;
-    if (have_openat2) {
+    // Shared by every thread's servers; relaxed is enough: a stale true costs one more ENOSYS.
+    static std::atomic<bool> have_openat2{true};
+    if (have_openat2.load(std::memory_order_relaxed)) {
         open_how how{};
         how.flags = static_cast<std::uint64_t>(open_flags);
         how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
         const long fd = ::syscall(SYS_openat2, root.dir.get(), relative.c_str(), &how, sizeof how);
         if (fd >= 0 || errno != ENOSYS) return static_cast<int>(fd);
-        have_openat2 = false;
+        have_openat2.store(false, std::memory_order_relaxed);
     }
 #endif
     const std::string full = root.real + "/" + relative;
