@@ -53,6 +53,7 @@ private:
 struct static_root {
     unique_fd dir;
     std::string real; // the root's real path, for the fallback without openat2
+    bool use_openat2 = true;
 };
 
 // O_NONBLOCK: opening a FIFO someone placed in the root must not block the loop (its read would too; it is refused
@@ -63,7 +64,7 @@ int open_beneath(const static_root& root, const std::string& relative) {
 #ifdef SYS_openat2
     // Shared by every thread's servers; relaxed is enough: a stale true costs one more ENOSYS.
     static std::atomic<bool> have_openat2{true};
-    if (have_openat2.load(std::memory_order_relaxed)) {
+    if (root.use_openat2 && have_openat2.load(std::memory_order_relaxed)) {
         open_how how{};
         how.flags = static_cast<std::uint64_t>(open_flags);
         how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
@@ -179,8 +180,11 @@ response serve(const static_root& root, const request& req) {
 
 } // namespace
 
-handler static_files(std::filesystem::path root) {
+handler static_files(std::filesystem::path root) { return detail::static_files(std::move(root), true); }
+
+handler detail::static_files(std::filesystem::path root, bool use_openat2) {
     auto state = std::make_shared<static_root>();
+    state->use_openat2 = use_openat2;
     state->dir = unique_fd(::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (state->dir.get() < 0)
         throw std::system_error(errno, std::generic_category(), "cannot open the root " + root.string());

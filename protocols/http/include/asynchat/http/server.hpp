@@ -158,4 +158,10 @@ std::string_view content_type_for(std::string_view filename) noexcept;
 // root cannot be opened as a directory.
 handler static_files(std::filesystem::path root);
 
+namespace detail {
+// static_files with the openat2 path switched off (use_openat2 false): the realpath fallback of kernels before 5.6,
+// so that the tests run the traversal cases through it too.
+handler static_files(std::filesystem::path root, bool use_openat2);
+} // namespace detail
+
 } // namespace asynchat::http
