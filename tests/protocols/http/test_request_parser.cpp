@@ -108,6 +108,9 @@ const std::vector<keep_alive_case> keep_alive_cases{
     {"1.0 by default", "GET / HTTP/1.0\r\n\r\n", false},
     {"1.0 with keep-alive", "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
     {"1.0 with KEEP-ALIVE", "GET / HTTP/1.0\r\nconnection: KEEP-ALIVE\r\n\r\n", true},
+    {"1.1 with close in a second Connection field",
+     "GET / HTTP/1.1\r\nHost: h\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n", false},
+    {"1.0 with keep-alive and close", "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n", false},
 };
 
 BOOST_DATA_TEST_CASE(keep_alive_rules, bdata::make(keep_alive_cases), c) {
