@@ -71,101 +71,12 @@ std::string printable(std::string_view s) {
 
 // ---- the command run to completion (argument handling, --help)
 
-struct command_result {
-    int status = 0;
-    std::string out;
-    std::string err;
-};
-
-// Runs ASYNCHAT_PATH with args, stdin from /dev/null, stdout and stderr captured separately: the bad-argument
-// contract is about what goes to stderr. A command still running at the hang guard (one that took bad arguments
-// and started serving, say) is killed and fails the test.
+// Runs ASYNCHAT_PATH with args (examples_test::run_program: stdin from /dev/null, stdout and stderr captured
+// separately, since the bad-argument contract is about what goes to stderr).
 command_result run_command(const std::vector<std::string>& args) {
-    int out_pipe[2];
-    int err_pipe[2];
-    BOOST_REQUIRE_MESSAGE(::pipe2(out_pipe, O_CLOEXEC) == 0, "pipe2: " << std::strerror(errno));
-    fd out_read(out_pipe[0]), out_write(out_pipe[1]);
-    BOOST_REQUIRE_MESSAGE(::pipe2(err_pipe, O_CLOEXEC) == 0, "pipe2: " << std::strerror(errno));
-    fd err_read(err_pipe[0]), err_write(err_pipe[1]);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out_write.get(), STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, err_write.get(), STDERR_FILENO);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    // As child_process: the runner's signal mask and dispositions are not the command's business.
-    posix_spawnattr_t attr;
-    init_child_signal_attributes(attr);
-
     std::vector<std::string> argv{ASYNCHAT_PATH};
     argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargs;
-    for (auto& a : argv) cargs.push_back(a.data());
-    cargs.push_back(nullptr);
-    pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, cargs[0], &actions, &attr, cargs.data(), environ);
-    posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    // Only the child may hold the write ends, or the reads below never see EOF.
-    out_write.reset();
-    err_write.reset();
-    BOOST_REQUIRE_MESSAGE(rc == 0, "posix_spawn " << argv[0] << ": " << std::strerror(rc));
-
-    struct reaper {
-        pid_t pid;
-        bool reaped = false;
-        ~reaper() {
-            if (reaped) return;
-            ::kill(pid, SIGKILL);
-            int status = 0;
-            while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-            }
-        }
-    } guard{pid};
-
-    const auto deadline = steady::now() + hang_guard;
-    auto remaining_ms = [&] {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
-        return static_cast<int>(std::max<long long>(left, 0));
-    };
-    command_result result;
-    struct stream {
-        fd* from;
-        std::string* to;
-    } streams[] = {{&out_read, &result.out}, {&err_read, &result.err}};
-    while (out_read || err_read) {
-        pollfd p[2];
-        stream* which[2];
-        nfds_t n = 0;
-        for (auto& s : streams)
-            if (*s.from) {
-                p[n] = pollfd{s.from->get(), POLLIN, 0};
-                which[n++] = &s;
-            }
-        const int ready = ::poll(p, n, remaining_ms());
-        if (ready < 0 && errno == EINTR) continue;
-        BOOST_REQUIRE_MESSAGE(ready > 0, "`asynchat` still running " << hang_guard.count() << " ms after it started"
-                                                                     << " (stdout so far: '" << result.out << "')");
-        for (nfds_t i = 0; i < n; ++i) {
-            if (p[i].revents == 0) continue;
-            char buf[4096];
-            const ssize_t got = ::read(p[i].fd, buf, sizeof buf);
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0)
-                which[i]->from->reset();
-            else
-                which[i]->to->append(buf, static_cast<std::size_t>(got));
-        }
-    }
-    for (;;) {
-        const pid_t r = ::waitpid(pid, &result.status, WNOHANG);
-        if (r == pid) break;
-        BOOST_REQUIRE_MESSAGE(r == 0 || errno == EINTR, "waitpid: " << std::strerror(errno));
-        BOOST_REQUIRE_MESSAGE(remaining_ms() > 0, "`asynchat` closed its output but did not exit");
-        std::this_thread::sleep_for(5ms);
-    }
-    guard.reaped = true;
-    return result;
+    return run_program(argv);
 }
 
 // ---- the server under test

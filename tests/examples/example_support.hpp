@@ -90,6 +90,17 @@ std::string recv_exact(int sock, std::size_t n);
 // True when the next recv reports an orderly EOF (0), within the socket's timeout.
 bool recv_eof(int sock);
 
+// A program run to completion: its wait status (as waitpid gives it) and what it wrote.
+struct command_result {
+    int status = 0;
+    std::string out;
+    std::string err;
+};
+// Runs argv (argv[0] a path, or a name looked up in PATH) with stdin from /dev/null and stdout and stderr
+// captured separately. A program still running at the timeout (one that took bad arguments and started serving,
+// say) is killed and fails the test.
+command_result run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = hang_guard);
+
 // n bytes beginning with every byte value (\0, \r and \n included), then bytes that do not repeat with any short
 // period, so that a dropped, duplicated or reordered chunk shows as a mismatch.
 std::string binary_payload(std::size_t n);

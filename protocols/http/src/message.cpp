@@ -145,28 +145,55 @@ field_error parse_field_line(std::string_view line, header_fields& fields) {
     return field_error::none;
 }
 
-content_length_result content_length_of(const header_fields& fields) noexcept {
-    content_length_result r;
-    for (const auto& f : fields) {
-        if (!iequals(f.name, "content-length")) continue;
+void framing_fields::note(const header_fields::field& f) noexcept {
+    // Dispatched on the name's length first: most fields are none of these, and cost one comparison.
+    switch (f.name.size()) {
+    case 4:
+        if (iequals(f.name, "host")) ++hosts;
+        return;
+    case 10:
+        if (iequals(f.name, "connection")) {
+            connection_close = connection_close || has_token(f.value, "close");
+            connection_keep_alive = connection_keep_alive || has_token(f.value, "keep-alive");
+        }
+        return;
+    case 14: {
+        if (!iequals(f.name, "content-length") || !content_length.valid) return;
         // 1*DIGIT and nothing else: "+5", "5,6", "5 5", "0x5", "" are all invalid. A list of identical values
         // ("5, 5") is allowed to be taken as one by RFC 9110 §8.6; refusing it is allowed too, and simpler.
         const std::string_view v = f.value;
-        if (v.empty()) return {true, false, 0};
         std::uint64_t n = 0;
+        bool ok = !v.empty();
         for (const char c : v) {
-            if (c < '0' || c > '9') return {true, false, 0};
+            if (c < '0' || c > '9') {
+                ok = false;
+                break;
+            }
             const auto digit = static_cast<std::uint64_t>(c - '0');
             if (n > (std::numeric_limits<std::uint64_t>::max() - digit) / 10)
                 n = std::numeric_limits<std::uint64_t>::max(); // saturate: still well-formed, and over any limit
             else
                 n = n * 10 + digit;
         }
-        if (r.present && r.value != n) return {true, false, 0}; // two different lengths: which one frames the body?
-        r.present = true;
-        r.value = n;
+        // Two different lengths: which one frames the body? Invalid too.
+        if (!ok || (content_length.present && content_length.value != n)) {
+            content_length = {true, false, 0};
+            return;
+        }
+        content_length = {true, true, n};
+        return;
     }
-    return r;
+    case 17:
+        if (iequals(f.name, "transfer-encoding")) transfer_encoding = true;
+        return;
+    default: return;
+    }
+}
+
+content_length_result content_length_of(const header_fields& fields) noexcept {
+    framing_fields framing;
+    for (const auto& f : fields) framing.note(f);
+    return framing.content_length;
 }
 
 bool has_token(std::string_view list, std::string_view token) noexcept {

@@ -101,7 +101,11 @@ void request_parser::found_terminator() {
         }
         const field_error e = parse_field_line(line, req_.headers);
         line_.clear();
-        if (e != field_error::none) fail(400, std::string(describe(e)));
+        if (e != field_error::none) {
+            fail(400, std::string(describe(e)));
+            return;
+        }
+        framing_.note(req_.headers.back());
         return;
     }
     case state::body: set_state(state::complete); return;
@@ -182,9 +186,8 @@ void request_parser::request_line_done(std::string_view line) {
 }
 
 void request_parser::headers_done() {
-    const auto& h = req_.headers;
-    const content_length_result cl = content_length_of(h);
-    if (h.count("transfer-encoding") > 0) {
+    const content_length_result& cl = framing_.content_length;
+    if (framing_.transfer_encoding) {
         // RFC 9112 §6.3 (3): both framings at once is the classic request smuggling set-up (CL.TE / TE.CL); the
         // server must not guess which one a proxy in front of it used. Refused, and the connection closed.
         if (cl.present) {
@@ -200,8 +203,8 @@ void request_parser::headers_done() {
         return;
     }
     // RFC 9112 §3.2: a 1.1 request without Host, or with more than one, gets 400.
-    if (req_.version_minor == 1 && h.count("host") != 1) {
-        fail(400, h.count("host") == 0 ? "HTTP/1.1 request without Host" : "more than one Host");
+    if (req_.version_minor == 1 && framing_.hosts != 1) {
+        fail(400, framing_.hosts == 0 ? "HTTP/1.1 request without Host" : "more than one Host");
         return;
     }
     if (cl.present && cl.value > limits_.max_body) {
@@ -212,9 +215,8 @@ void request_parser::headers_done() {
         fail(411, "Content-Length required");
         return;
     }
-    const auto connection = h.get("connection");
-    req_.keep_alive = req_.version_minor == 1 ? !(connection && has_token(*connection, "close"))
-                                              : connection && has_token(*connection, "keep-alive");
+    req_.keep_alive = req_.version_minor == 1 ? !framing_.connection_close
+                                              : framing_.connection_keep_alive && !framing_.connection_close;
     if (cl.value == 0) {
         set_state(state::complete);
         return;
@@ -235,6 +237,7 @@ void request_parser::next() {
     req_.body.clear();
     req_.keep_alive = false;
     header_bytes_ = 0;
+    framing_ = {};
     set_state(state::request_line);
 }
 
@@ -344,7 +347,11 @@ void response_parser::found_terminator() {
         }
         const field_error e = parse_field_line(line, result_.headers);
         line_.clear();
-        if (e != field_error::none) fail("malformed response: " + std::string(describe(e)));
+        if (e != field_error::none) {
+            fail("malformed response: " + std::string(describe(e)));
+            return;
+        }
+        framing_.note(result_.headers.back());
         return;
     }
     case state::body:
@@ -382,6 +389,7 @@ void response_parser::end_of_headers() {
         // An interim response (100 Continue): the real one follows.
         result_.headers.clear();
         header_bytes_ = 0;
+        framing_ = {};
         set_state(state::status_line);
         return;
     }
@@ -389,11 +397,11 @@ void response_parser::end_of_headers() {
         set_state(state::complete);
         return;
     }
-    if (result_.headers.count("transfer-encoding") > 0) {
+    if (framing_.transfer_encoding) {
         fail("Transfer-Encoding responses are not supported");
         return;
     }
-    const content_length_result cl = content_length_of(result_.headers);
+    const content_length_result& cl = framing_.content_length;
     if (!cl.valid) {
         fail("malformed response: bad Content-Length");
         return;

@@ -153,7 +153,26 @@ server_channel::server_channel(const router& routes, const server_options& optio
     setup();
 }
 
-server_channel::~server_channel() = default;
+// The queue's producers count themselves in live_producers_, a member of this class: they must go before it does
+// (async_chat, the base holding the queue, is destroyed after this class's members).
+server_channel::~server_channel() { output().clear(); }
+
+// A body producer that keeps live_producers_ up to date: made when the response is queued, destroyed when the
+// queue is done with it (or cleared).
+class server_channel::tracked_producer final : public asynchat::producer {
+public:
+    tracked_producer(std::unique_ptr<producer> inner, std::size_t& live) : inner_(std::move(inner)), live_(live) {
+        ++live_;
+    }
+    ~tracked_producer() override { --live_; }
+    std::string more() override { return inner_->more(); }
+    std::optional<file_range> as_file_range() const override { return inner_->as_file_range(); }
+    void advance(std::uint64_t n) override { inner_->advance(n); }
+
+private:
+    std::unique_ptr<producer> inner_;
+    std::size_t& live_;
+};
 
 void server_channel::setup() {
     term_seen_ = parser_.terminator_version();
@@ -167,21 +186,59 @@ void server_channel::setup() {
 void server_channel::handle_read() {
     idle_.touch();
     async_chat::handle_read();
+    resume(); // the send at the end of the read may have finished a producer
 }
 
 void server_channel::handle_received(std::string_view bytes) {
     idle_.touch();
     async_chat::handle_received(bytes);
+    resume();
 }
 
 void server_channel::handle_write() {
     idle_.touch(); // a slow download is traffic too
     async_chat::handle_write();
+    resume();
+}
+
+bool server_channel::busy() noexcept {
+    // While a producer is queued every later push goes behind it, out of ready_bytes()' sight: so nothing more is
+    // answered until it is sent, and ready_bytes() then measures all that is queued.
+    return live_producers_ > 0 || output().ready_bytes() >= options_.max_pending_output;
 }
 
 bool server_channel::readable() {
-    // Backpressure: a client pipelining requests and not reading the answers stops being read.
-    return async_chat::readable() && output().ready_bytes() < options_.max_pending_output;
+    // Backpressure: requests waiting, or too much queued, and the client is not read until it has read.
+    if (!async_chat::readable()) return false;
+    return input_done_ || (deferred_head_ == deferred_.size() && !busy());
+}
+
+void server_channel::resume(bool all) {
+    while (deferred_head_ < deferred_.size() && !done_ && (all || !busy())) {
+        request req = std::move(deferred_[deferred_head_++]);
+        answer(req);
+    }
+    if (deferred_head_ == deferred_.size()) {
+        deferred_.clear();
+        deferred_head_ = 0;
+        if (deferred_error_ != 0 && !done_) {
+            answer_error(deferred_error_, deferred_error_reason_);
+            deferred_error_ = 0;
+        }
+    }
+    if (done_) {
+        deferred_.clear();
+        deferred_head_ = 0;
+    }
+    // No refresh_interest(): every caller runs inside an event handler, after which the loop asks readable() again.
+}
+
+void server_channel::handle_close() {
+    // The peer finished sending (or the queue reached its close): requests still waiting are answered now, all of
+    // them — they are at most one read's worth, and no more input will come — and then async_chat drains the
+    // queue and closes.
+    resume(true);
+    async_chat::handle_close();
 }
 
 void server_channel::collect_incoming_data(std::string_view data) {
@@ -194,17 +251,35 @@ void server_channel::found_terminator() {
     after_parser();
 }
 
+void server_channel::stop_reading_requests() {
+    // The last request is in; what the peer sends after it is read and dropped until the close.
+    input_done_ = true;
+    set_terminator(nullptr);
+}
+
 void server_channel::after_parser() {
-    if (done_) return;
+    if (input_done_) return;
+    resume(); // string_transport drains the queue without a write event: the next bytes are the next chance
     if (parser_.complete()) {
-        answer(parser_.current_request());
-        if (!done_) parser_.next();
+        request& req = parser_.current_request();
+        const bool last = !req.keep_alive;
+        if (busy() || deferred_head_ < deferred_.size())
+            deferred_.push_back(std::move(req));
+        else
+            answer(req);
+        if (last || done_) {
+            stop_reading_requests();
+            return;
+        }
+        parser_.next();
     } else if (parser_.failed()) {
-        answer_error(parser_.error_status(), parser_.error_reason());
-    }
-    if (done_) {
-        // The last response is queued; what the peer sends after it is read and dropped until the close.
-        set_terminator(nullptr);
+        if (deferred_head_ < deferred_.size()) {
+            deferred_error_ = parser_.error_status();
+            deferred_error_reason_ = parser_.error_reason();
+        } else {
+            answer_error(parser_.error_status(), parser_.error_reason());
+        }
+        stop_reading_requests();
         return;
     }
     if (parser_.terminator_version() != term_seen_) {
@@ -254,7 +329,7 @@ void server_channel::send_response(response& resp, const request* req, bool keep
     push(serialize_head(resp, length, keep_alive));
     if (!has_body) return;
     if (resp.body_producer)
-        push_with_producer(std::move(resp.body_producer));
+        push_with_producer(std::make_unique<tracked_producer>(std::move(resp.body_producer), live_producers_));
     else if (!resp.body.empty())
         push(std::move(resp.body));
 }

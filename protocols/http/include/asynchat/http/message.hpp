@@ -33,6 +33,7 @@ public:
     void clear() noexcept { fields_.clear(); }
     std::size_t size() const noexcept { return fields_.size(); }
     bool empty() const noexcept { return fields_.empty(); }
+    const field& back() const noexcept { return fields_.back(); }
     auto begin() const noexcept { return fields_.begin(); }
     auto end() const noexcept { return fields_.end(); }
 
@@ -92,6 +93,20 @@ struct content_length_result {
     bool valid = true;
     std::uint64_t value = 0;
 };
+
+// The fields that decide how a message is framed and whether its connection persists, noted one by one as the
+// header lines arrive, so that nothing is searched again once they have (both parsers call note() after each
+// field line).
+struct framing_fields {
+    content_length_result content_length;
+    bool transfer_encoding = false;
+    std::size_t hosts = 0;
+    bool connection_close = false;       // a Connection field lists "close"
+    bool connection_keep_alive = false;  // a Connection field lists "keep-alive"
+
+    void note(const header_fields::field& f) noexcept;
+};
+
 content_length_result content_length_of(const header_fields& fields) noexcept;
 
 // Whether a comma-separated field value (Connection) lists token, ignoring case.

@@ -97,6 +97,7 @@ private:
     std::uint64_t term_version_ = 0;
     detail::line_buffer line_;
     std::size_t header_bytes_ = 0;
+    framing_fields framing_;
     request req_;
     int error_status_ = 0;
     std::string error_reason_;
@@ -182,6 +183,7 @@ private:
     std::uint64_t term_version_ = 0;
     detail::line_buffer line_;
     std::size_t header_bytes_ = 0;
+    framing_fields framing_;
     std::uint64_t remaining_ = 0;
     response_result result_;
 };

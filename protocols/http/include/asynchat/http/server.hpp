@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+
 #include <asyncore/idle_timer.hpp>
 #include <asynchat/async_chat.hpp>
 #include <asynchat/http/message.hpp>
@@ -77,8 +78,10 @@ struct server_options {
     std::size_t max_header_bytes = 65536;           // all header lines together; more: 431
     std::size_t max_body = 16u << 20;               // largest Content-Length accepted; more: 413
     std::chrono::duration<double> idle_timeout{30}; // seconds without traffic before the connection closes; 0: never
-    // Queued response bytes past which the channel stops reading until the peer catches up, so that a client
-    // pipelining requests without reading the answers cannot make the server buffer without bound.
+    // Queued response bytes past which the channel answers no further pipelined request (and reads no more)
+    // until the peer has read them, so that a client pipelining requests without reading the answers cannot make
+    // the server buffer without bound. A body streamed from a producer (a file) holds the next request back the
+    // same way until it is sent, so a pipelining client cannot make the server hold one open file per request.
     std::size_t max_pending_output = 4u << 20;
 
     parser_limits limits() const noexcept { return {max_request_line, max_header_bytes, max_body}; }
@@ -86,6 +89,10 @@ struct server_options {
 
 // One connection. Counts into stats when not null: connections, messages (requests), errors (requests refused by
 // the parser), traffic.
+//
+// Requests are answered as soon as they are parsed, in order, unless the connection is busy (see
+// max_pending_output): then the parsed requests of the current read wait in a queue (at most one read's worth),
+// the channel stops reading, and they are answered as the output drains.
 class server_channel : public asynchat::async_chat {
 public:
     server_channel(asyncore::socket sock, const router& routes, const server_options& options,
@@ -100,12 +107,18 @@ public:
     void handle_received(std::string_view bytes) override;
     void handle_write() override;
     bool readable() override;
+    void handle_close() override;
     void handle_error() override;
     void close() override;
 
 private:
+    class tracked_producer;
     void setup();
     void after_parser();
+    bool busy() noexcept;
+    // Answers the waiting requests while the connection is not busy (all of them when `all`).
+    void resume(bool all = false);
+    void stop_reading_requests();
     void answer(request& req);
     void answer_error(int status, std::string_view reason);
     void send_response(response& resp, const request* req, bool keep_alive);
@@ -115,7 +128,13 @@ private:
     service_stats* stats_;
     request_parser parser_;
     std::uint64_t term_seen_ = 0;
-    bool done_ = false; // the last response is queued (close after it): ignore anything more the peer sends
+    bool done_ = false;        // the last response is queued (close after it)
+    bool input_done_ = false;  // no more requests will be parsed: what the peer sends now is read and dropped
+    std::vector<request> deferred_;      // parsed, waiting for the output to drain (a FIFO from deferred_head_)
+    std::size_t deferred_head_ = 0;
+    int deferred_error_ = 0;             // a parse error found behind deferred requests: its status, and why
+    std::string deferred_error_reason_;
+    std::size_t live_producers_ = 0;     // body producers of this channel still in the output queue
     asyncore::idle_timer idle_;
     connection_count counted_;
 };
@@ -138,5 +157,11 @@ std::string_view content_type_for(std::string_view filename) noexcept;
 // root, so a symlink pointing outside gets 403 too, without a race against renames. Throws std::system_error if
 // root cannot be opened as a directory.
 handler static_files(std::filesystem::path root);
+
+namespace detail {
+// static_files with the openat2 path switched off (use_openat2 false): the realpath fallback of kernels before 5.6,
+// so that the tests run the traversal cases through it too.
+handler static_files(std::filesystem::path root, bool use_openat2);
+} // namespace detail
 
 } // namespace asynchat::http

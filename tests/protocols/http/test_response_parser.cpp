@@ -1,0 +1,170 @@
+// asynchat::http::response_parser (the client side) through response_reader, split at every byte boundary, and
+// the URL parser.
+#include <string>
+#include <string_view>
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <asynchat/http/client.hpp>
+#include <asynchat/http/parser.hpp>
+
+#include "http_test_util.hpp"
+
+namespace bdata = boost::unit_test::data;
+using namespace asynchat::http;
+using http_test::escape;
+
+namespace test_response_parser {
+
+response_result read(std::string_view bytes, std::size_t cut_at, bool close, bool head = false) {
+    response_reader r(head);
+    r.feed(bytes.substr(0, cut_at));
+    r.feed(bytes.substr(cut_at));
+    if (close) r.finish();
+    return r.result();
+}
+
+BOOST_AUTO_TEST_SUITE(response_parser_suite)
+
+BOOST_AUTO_TEST_CASE(content_length_body_split_at_every_byte) {
+    const std::string resp = "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\ncontent-length: 9\r\n\r\nab\r\n\r\ncde";
+    for (std::size_t i = 0; i <= resp.size(); ++i) {
+        // Complete as soon as the length is reached, without waiting for the close.
+        const auto r = read(resp, i, false);
+        BOOST_TEST_REQUIRE(r.complete, "cut at " << i << ": " << r.error);
+        BOOST_TEST(r.status == 200);
+        BOOST_TEST(r.reason == "OK");
+        BOOST_TEST(r.headers.get("CONTENT-TYPE").value() == "text/plain");
+        BOOST_TEST(r.body == "ab\r\n\r\ncde");
+    }
+}
+
+BOOST_DATA_TEST_CASE(segment_sizes, bdata::make(http_test::segment_sizes()), segment) {
+    const std::string resp = "HTTP/1.1 404 Not Found\nContent-Length: 4\n\ngone";
+    response_reader r;
+    for (auto piece : http_test::cut(resp, segment)) r.feed(piece);
+    BOOST_TEST(r.result().complete);
+    BOOST_TEST(r.result().status == 404);
+    BOOST_TEST(r.result().version_minor == 1);
+    BOOST_TEST(r.result().body == "gone");
+}
+
+BOOST_AUTO_TEST_CASE(body_read_to_the_close) {
+    const std::string resp = "HTTP/1.0 200 OK\r\nServer: x\r\n\r\nall of\r\nthis";
+    for (std::size_t i = 0; i <= resp.size(); ++i) {
+        const auto open = read(resp, i, false);
+        BOOST_TEST(!open.complete); // not before the close
+        const auto r = read(resp, i, true);
+        BOOST_TEST_REQUIRE(r.complete, "cut at " << i);
+        BOOST_TEST(r.body == "all of\r\nthis");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_body_cut_short_is_not_complete) {
+    const auto r = read("HTTP/1.0 200 OK\r\nContent-Length: 10\r\n\r\nshort", 3, true);
+    BOOST_TEST(!r.complete);
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.error.find("5 bytes") != std::string::npos, r.error);
+    const auto headers_only = read("HTTP/1.0 200 OK\r\nContent-Len", 3, true);
+    BOOST_TEST(!headers_only.complete);
+    BOOST_TEST(!headers_only.error.empty());
+}
+
+BOOST_AUTO_TEST_CASE(responses_without_a_body) {
+    const std::string with_length = "HTTP/1.0 200 OK\r\nContent-Length: 100\r\n\r\n";
+    BOOST_TEST(read(with_length, 5, false, true).complete); // the answer to HEAD
+    BOOST_TEST(read("HTTP/1.0 304 Not Modified\r\n\r\n", 5, false).complete);
+    BOOST_TEST(read("HTTP/1.1 204 No Content\r\n\r\n", 5, false).complete);
+}
+
+BOOST_AUTO_TEST_CASE(interim_responses_are_skipped) {
+    const auto r = read("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 20, false);
+    BOOST_TEST(r.complete);
+    BOOST_TEST(r.status == 201);
+    BOOST_TEST(r.body == "ok");
+}
+
+BOOST_AUTO_TEST_CASE(status_line_without_reason) {
+    const auto r = read("HTTP/1.0 200\r\nContent-Length: 0\r\n\r\n", 4, false);
+    BOOST_TEST(r.complete);
+    BOOST_TEST(r.reason.empty());
+}
+
+const std::vector<std::string> malformed{
+    "HTTP/1.0 20 OK\r\n\r\n",
+    "HTTP/2.0 200 OK\r\n\r\n",
+    "ICY 200 OK\r\n\r\n",
+    "HTTP/1.0 200OK\r\n\r\n",
+    "HTTP/1.0 200 OK\r\nbroken line\r\n\r\n",
+    "HTTP/1.0 200 OK\r\nX: a\r\n folded\r\n\r\n",             // obs-fold: the same field-line code as the server
+    "HTTP/1.0 200 OK\r\nContent-Length : 3\r\n\r\nabc",
+    "HTTP/1.0 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+};
+
+BOOST_DATA_TEST_CASE(malformed_responses_fail, bdata::make(malformed), resp) {
+    for (std::size_t i = 0; i <= resp.size(); ++i) {
+        const auto r = read(resp, i, true);
+        BOOST_TEST(!r.complete, escape(resp));
+        BOOST_TEST(!r.error.empty());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(a_status_line_too_long_fails_before_it_ends) {
+    response_reader r;
+    r.feed("HTTP/1.0 200 " + std::string(9000, 'x'));
+    BOOST_TEST(r.parser().done());
+    BOOST_TEST(!r.result().complete);
+}
+
+BOOST_AUTO_TEST_CASE(body_sink_gets_the_bytes_as_they_come) {
+    response_reader r;
+    std::string seen;
+    r.parser().on_body = [&](std::string_view b) { seen.append(b); };
+    r.feed("HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nabc");
+    BOOST_TEST(seen == "abc");
+    r.feed("def");
+    BOOST_TEST(seen == "abcdef");
+    BOOST_TEST(r.result().body.empty());
+    BOOST_TEST(r.result().complete);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(url_suite)
+
+BOOST_AUTO_TEST_CASE(good_urls) {
+    auto u = parse_url("http://example.org");
+    BOOST_TEST(u.host == "example.org");
+    BOOST_TEST(u.port == 80);
+    BOOST_TEST(u.target == "/");
+    BOOST_TEST(u.authority == "example.org");
+    u = parse_url("HTTP://127.0.0.1:8080/a/b?c=d#frag");
+    BOOST_TEST(u.host == "127.0.0.1");
+    BOOST_TEST(u.port == 8080);
+    BOOST_TEST(u.target == "/a/b?c=d");
+    BOOST_TEST(u.authority == "127.0.0.1:8080");
+    u = parse_url("http://[::1]:9/x");
+    BOOST_TEST(u.host == "::1");
+    BOOST_TEST(u.port == 9);
+    BOOST_TEST(u.authority == "[::1]:9");
+    u = parse_url("http://[::1]?q");
+    BOOST_TEST(u.target == "/?q");
+    BOOST_TEST(u.authority == "[::1]");
+}
+
+const std::vector<std::string> bad_urls{
+    "", "example.org", "https://example.org/", "ftp://x/", "http://", "http:///path", "http://host:/",
+    "http://host:0/", "http://host:65536/", "http://host:80x/", "http://[::1/", "http://[::1]x/", "http://[]/",
+    "http://user@host/", "http://host/a b", "http://ho st/", "http://host/\x01",
+};
+
+BOOST_DATA_TEST_CASE(bad_urls_throw_url_error, bdata::make(bad_urls), text) {
+    BOOST_CHECK_THROW(parse_url(text), url_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace test_response_parser

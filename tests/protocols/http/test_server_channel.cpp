@@ -1,0 +1,473 @@
+// asynchat::http::server_channel driven through asynchat::string_transport: the real channel code with the
+// router, the static-file handler and the limits, with no socket and with the input cut as the test chooses. The
+// output is read by http_test::split_responses, not by the library's own client parser.
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <random>
+
+#include <sys/stat.h>
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <asynchat/http/server.hpp>
+#include <asynchat/string_transport.hpp>
+
+#include "http_test_util.hpp"
+
+namespace bdata = boost::unit_test::data;
+using namespace asynchat::http;
+using http_test::escape;
+
+namespace test_server_channel {
+
+// The routes of `asynchat serve http` (POST /echo, static files) plus a handler that throws.
+struct fixture {
+    http_test::site site;
+    router routes;
+    server_options options;
+    asynchat::service_stats stats;
+    fixture() {
+        routes.add("POST", "/echo", [](const request& r) { return response::text(200, r.body, "application/octet-stream"); });
+        routes.add("GET", "/throws", [](const request&) -> response { throw std::runtime_error("handler bug"); });
+        routes.add_prefix("GET", "/", static_files(site.root));
+    }
+};
+
+// One conversation: the bytes in, read `segment` bytes at a time; everything written back.
+struct conversation {
+    server_channel channel;
+    asynchat::string_transport transport{channel};
+    std::string out;
+    conversation(fixture& f) : channel(f.routes, f.options, &f.stats) {}
+    std::string send(std::string_view bytes, std::size_t segment = 0) {
+        transport.receive(bytes, segment);
+        std::string written = transport.written();
+        out += written;
+        return written;
+    }
+};
+
+http_test::parsed_response one(fixture& f, std::string_view request, bool head = false) {
+    conversation c(f);
+    c.send(request);
+    auto responses = http_test::split_responses(c.out, {head});
+    BOOST_TEST_REQUIRE(responses.size() == 1u, "for " << escape(request) << " got " << escape(c.out));
+    return responses[0];
+}
+
+std::string get(std::string_view target, std::string_view extra = "") {
+    return "GET " + std::string(target) + " HTTP/1.0\r\n" + std::string(extra) + "\r\n";
+}
+
+BOOST_FIXTURE_TEST_SUITE(server_channel_suite, fixture)
+
+BOOST_AUTO_TEST_CASE(get_a_file) {
+    const auto r = one(*this, get("/a.txt"));
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.head.starts_with("HTTP/1.0 200 OK\r\n"));
+    BOOST_TEST(r.body == "hello\n");
+    BOOST_TEST(r.header("Content-Length") == "6");
+    BOOST_TEST(r.header("Content-Type") == "text/plain; charset=utf-8");
+    BOOST_TEST(r.header("Connection") == "close");
+    struct stat st {};
+    ::stat((site.root / "a.txt").c_str(), &st);
+    BOOST_TEST(r.header("Last-Modified") == format_http_date(st.st_mtim.tv_sec));
+    BOOST_TEST(parse_http_date(r.header("Date")).has_value());
+    BOOST_TEST(one(*this, get("/style.css")).header("Content-Type") == "text/css; charset=utf-8");
+    BOOST_TEST(one(*this, get("/big.bin")).header("Content-Type") == "application/octet-stream");
+}
+
+BOOST_AUTO_TEST_CASE(query_ignored_and_escapes_decoded) {
+    site.dir.write("root/with space.txt", "spaced\n");
+    BOOST_TEST(one(*this, get("/a.txt?version=2&x=%zz")).body == "hello\n");
+    BOOST_TEST(one(*this, get("/with%20space.txt")).body == "spaced\n");
+    BOOST_TEST(one(*this, get("/%61.txt")).body == "hello\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_large_file_is_streamed_whole) {
+    const auto r = one(*this, get("/big.bin"));
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.header("Content-Length") == std::to_string(site.big.size()));
+    BOOST_TEST((r.body == site.big));
+}
+
+BOOST_AUTO_TEST_CASE(directories_serve_their_index_and_redirect_without_a_slash) {
+    BOOST_TEST(one(*this, get("/")).body == "<h1>home</h1>\n");
+    BOOST_TEST(one(*this, get("/")).header("Content-Type") == "text/html; charset=utf-8");
+    BOOST_TEST(one(*this, get("/sub/")).body == "<p>sub</p>\n");
+    const auto moved = one(*this, get("/sub?x=1"));
+    BOOST_TEST(moved.status == 301);
+    BOOST_TEST(moved.header("Location") == "/sub/?x=1");
+    BOOST_TEST(one(*this, get("/empty/")).status == 404); // no index.html, and no listings
+}
+
+BOOST_AUTO_TEST_CASE(missing_files_are_404) {
+    BOOST_TEST(one(*this, get("/nope.txt")).status == 404);
+    BOOST_TEST(one(*this, get("/a.txt/x")).status == 404);
+    BOOST_TEST(!one(*this, get("/nope.txt")).body.empty()); // every error has a small body
+}
+
+BOOST_AUTO_TEST_CASE(head_has_the_headers_and_no_body) {
+    conversation c(*this);
+    c.send("HEAD /big.bin HTTP/1.0\r\nConnection: keep-alive\r\n\r\nHEAD /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    // Both heads back to back: a body after the first would show up as garbage before the second status line.
+    const auto responses = http_test::split_responses(c.out, {true, true});
+    BOOST_TEST_REQUIRE(responses.size() == 2u, escape(c.out));
+    BOOST_TEST(responses[0].status == 200);
+    BOOST_TEST(responses[0].header("Content-Length") == std::to_string(site.big.size()));
+    BOOST_TEST(responses[1].header("Content-Length") == "6");
+    BOOST_TEST(c.out.ends_with("\r\n\r\n"));
+}
+
+BOOST_AUTO_TEST_CASE(if_modified_since) {
+    struct stat st {};
+    ::stat((site.root / "a.txt").c_str(), &st);
+    const auto mtime = st.st_mtim.tv_sec;
+    const auto same = one(*this, get("/a.txt", "If-Modified-Since: " + format_http_date(mtime) + "\r\n"));
+    BOOST_TEST(same.status == 304);
+    BOOST_TEST(same.body.empty());
+    BOOST_TEST(same.header("Content-Length").empty());
+    BOOST_TEST(one(*this, get("/a.txt", "If-Modified-Since: " + format_http_date(mtime + 3600) + "\r\n")).status == 304);
+    BOOST_TEST(one(*this, get("/a.txt", "If-Modified-Since: " + format_http_date(mtime - 1) + "\r\n")).status == 200);
+    BOOST_TEST(one(*this, get("/a.txt", "If-Modified-Since: yesterday\r\n")).status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(post_echo) {
+    const std::string body("binary\0\r\n\xff body", 15);
+    const auto r = one(*this, "POST /echo HTTP/1.0\r\nContent-Length: 15\r\n\r\n" + body);
+    BOOST_TEST(r.status == 200);
+    BOOST_TEST(r.body == body);
+}
+
+// Traversal attempts: each must get 403 or 404, and the secret outside the root must never appear.
+const std::vector<std::string> traversal_targets{
+    "/../outside/secret.txt",     "/../../../../etc/passwd", "/%2e%2e/outside/secret.txt",
+    "/%2E%2E/%2e%2e/etc/passwd",   "/..%2foutside%2fsecret.txt", "/sub/..%2f..%2foutside/secret.txt",
+    "/a.txt%00.html",             "/%00",                    "/evil",
+    "/evildir/secret.txt",        "/evildir/",                "//../outside/secret.txt",
+    "/sub/../../outside/secret.txt",
+};
+
+BOOST_DATA_TEST_CASE_F(fixture, traversal_is_refused, bdata::make(traversal_targets), target) {
+    const auto r = one(*this, get(target));
+    BOOST_TEST((r.status == 403 || r.status == 404), target << " -> " << r.status);
+    BOOST_TEST(r.body.find(http_test::secret_marker) == std::string::npos);
+}
+
+// The same attempts through the fallback for kernels without openat2 (a realpath check under the root).
+BOOST_DATA_TEST_CASE_F(fixture, traversal_is_refused_without_openat2, bdata::make(traversal_targets), target) {
+    routes = router();
+    routes.add_prefix("GET", "/", detail::static_files(site.root, false));
+    const auto r = one(*this, get(target));
+    BOOST_TEST((r.status == 403 || r.status == 404), target << " -> " << r.status);
+    BOOST_TEST(r.body.find(http_test::secret_marker) == std::string::npos);
+    BOOST_TEST(one(*this, get("/sub/")).body == "<p>sub</p>\n");
+    BOOST_TEST(one(*this, get("/inside")).body == "hello\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_symlink_that_stays_inside_is_served) {
+    BOOST_TEST(one(*this, get("/inside")).body == "hello\n");
+}
+
+BOOST_AUTO_TEST_CASE(other_methods_are_501_and_known_ones_on_other_paths_405) {
+    const auto r = one(*this, "DELETE /a.txt HTTP/1.0\r\n\r\n");
+    BOOST_TEST(r.status == 501);
+    const auto wrong = one(*this, "POST /a.txt HTTP/1.0\r\nContent-Length: 0\r\n\r\n");
+    BOOST_TEST(wrong.status == 405);
+    BOOST_TEST(wrong.header("Allow") == "GET, HEAD");
+    const auto echo_get = one(*this, get("/echo"));
+    BOOST_TEST(echo_get.status == 404); // GET /echo falls to the static files: there is no file called echo
+}
+
+BOOST_AUTO_TEST_CASE(a_throwing_handler_is_500_and_the_connection_lives) {
+    conversation c(*this);
+    c.send("GET /throws HTTP/1.1\r\nHost: h\r\n\r\nGET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    const auto responses = http_test::split_responses(c.out);
+    BOOST_TEST_REQUIRE(responses.size() == 2u);
+    BOOST_TEST(responses[0].status == 500);
+    BOOST_TEST(responses[1].body == "hello\n");
+}
+
+const std::string pipeline =
+    "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n"
+    "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 21\r\n\r\nGET /x HTTP/1.1\r\n\r\nzz"
+    "HEAD /big.bin HTTP/1.1\r\nHost: h\r\n\r\n"
+    "GET /nope HTTP/1.1\r\nHost: h\r\n\r\n"
+    "GET /sub/ HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"
+    "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n"; // after the close: never answered
+
+void check_pipeline(const std::string& out, bool closed) {
+    const auto r = http_test::split_responses(out, {false, false, true, false, false});
+    BOOST_TEST_REQUIRE(r.size() == 5u, escape(out));
+    BOOST_TEST(r[0].body == "hello\n");
+    BOOST_TEST(r[0].header("Connection") == "keep-alive");
+    BOOST_TEST(r[1].body == "GET /x HTTP/1.1\r\n\r\nzz");
+    BOOST_TEST(r[2].header("Content-Length") == "100000");
+    BOOST_TEST(r[3].status == 404);
+    BOOST_TEST(r[3].header("Connection") == "keep-alive");
+    BOOST_TEST(r[4].body == "<p>sub</p>\n");
+    BOOST_TEST(r[4].header("Connection") == "close");
+    BOOST_TEST(out.ends_with("<p>sub</p>\n")); // nothing after the response that closes
+    BOOST_TEST(closed);
+}
+
+BOOST_FIXTURE_TEST_SUITE(pipelining, fixture)
+
+BOOST_DATA_TEST_CASE(pipelined_requests_answered_in_order, bdata::make(http_test::segment_sizes()), segment) {
+    conversation c(*this);
+    c.send(pipeline, segment);
+    check_pipeline(c.out, c.transport.closed_when_done());
+    BOOST_TEST(stats.messages == 5u);
+    BOOST_TEST(stats.errors == 0u);
+}
+
+BOOST_DATA_TEST_CASE(pipelined_requests_at_random_cuts, bdata::xrange(30), seed) {
+    conversation c(*this);
+    for (auto piece : http_test::random_cut(pipeline, static_cast<std::uint32_t>(seed))) c.send(piece);
+    check_pipeline(c.out, c.transport.closed_when_done());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(a_streamed_file_holds_the_next_pipelined_request_back) {
+    // Backpressure: while a file is being streamed, later pipelined requests wait (parsed, unanswered) and the
+    // channel reads nothing more, so a client cannot make the server hold one open file per pipelined request.
+    conversation c(*this);
+    const std::string big = "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n";
+    c.send(big + big + "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+    BOOST_TEST(http_test::split_responses(c.out).size() == 1u);
+    BOOST_TEST(!c.channel.readable());
+    // string_transport drains the queue without write events; the next bytes (an empty line, which a server
+    // ignores before a request) are the channel's next chance to go on.
+    c.send("\r\n");
+    BOOST_TEST(http_test::split_responses(c.out).size() == 2u);
+    c.send("\r\n");
+    const auto r = http_test::split_responses(c.out);
+    BOOST_TEST_REQUIRE(r.size() == 3u);
+    BOOST_TEST((r[0].body == site.big));
+    BOOST_TEST((r[1].body == site.big));
+    BOOST_TEST(r[2].body == "hello\n");
+    BOOST_TEST(c.channel.readable());
+}
+
+BOOST_AUTO_TEST_CASE(waiting_requests_are_answered_when_the_peer_stops_sending) {
+    conversation c(*this);
+    const std::string big = "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n";
+    c.send(big + big + "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n" + "GET /nope HTTP/1.1\r\nbad\r\n\r\n");
+    c.channel.handle_close(); // the read EOF
+    c.out += c.transport.written();
+    const auto r = http_test::split_responses(c.out);
+    BOOST_TEST_REQUIRE(r.size() == 4u, escape(c.out.substr(0, 300)));
+    BOOST_TEST(r[2].body == "hello\n");
+    BOOST_TEST(r[3].status == 400); // the parse error behind them comes last, in order
+}
+
+BOOST_AUTO_TEST_CASE(keep_alive_and_close_follow_the_request) {
+    {
+        conversation c(*this);
+        c.send(get("/a.txt"));
+        BOOST_TEST(http_test::split_responses(c.out)[0].header("Connection") == "close");
+        BOOST_TEST(c.transport.closed_when_done());
+    }
+    {
+        conversation c(*this);
+        c.send(get("/a.txt", "Connection: keep-alive\r\n"));
+        BOOST_TEST(http_test::split_responses(c.out)[0].header("Connection") == "keep-alive");
+        BOOST_TEST(!c.transport.closed_when_done());
+        c.send("GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n");
+        BOOST_TEST(!c.transport.closed_when_done());
+        c.send("GET /a.txt HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+        const auto r = http_test::split_responses(c.out);
+        BOOST_TEST_REQUIRE(r.size() == 3u);
+        BOOST_TEST(r[2].header("Connection") == "close");
+        BOOST_TEST(c.transport.closed_when_done());
+    }
+    BOOST_TEST(stats.connections_accepted == 2u);
+    BOOST_TEST(stats.connections_open == 0u);
+}
+
+struct status_case {
+    const char* name;
+    std::string request;
+    int status;
+};
+std::ostream& operator<<(std::ostream& os, const status_case& c) { return os << c.name; }
+
+const std::vector<status_case> refused{
+    {"malformed request line", "GET\r\n\r\n", 400},
+    {"bad version", "GET / HTTP/x.y\r\n\r\n", 400},
+    {"HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", 505},
+    {"header without colon", "GET / HTTP/1.0\r\nbroken\r\n\r\n", 400},
+    {"space before colon (CVE-2019-16276)", "GET / HTTP/1.0\r\nHost : h\r\n\r\n", 400},
+    {"obs-fold", "GET / HTTP/1.0\r\nX: a\r\n\tb\r\n\r\n", 400},
+    {"CL.TE smuggling (RFC 9112 §6.3)",
+     "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+    {"two Content-Lengths", "POST /echo HTTP/1.0\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400},
+    {"Content-Length: +5", "POST /echo HTTP/1.0\r\nContent-Length: +5\r\n\r\nhello", 400},
+    {"1.1 without Host", "GET /a.txt HTTP/1.1\r\n\r\n", 400},
+    {"POST without length", "POST /echo HTTP/1.1\r\nHost: h\r\n\r\n", 411},
+    {"Transfer-Encoding alone", "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 501},
+    {"body too large", "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 999999999\r\n\r\n", 413},
+};
+
+BOOST_DATA_TEST_CASE_F(fixture, refused_requests_get_their_status_and_close,
+                       bdata::make(refused) * bdata::make(std::vector<std::size_t>{0, 1, 7}), c, segment) {
+    conversation conv(*this);
+    // A keep-alive request after the bad one: it must not be answered (the stream is out of step).
+    conv.send(c.request + "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n", segment);
+    const auto r = http_test::split_responses(conv.out);
+    BOOST_TEST_REQUIRE(r.size() == 1u, escape(conv.out));
+    BOOST_TEST(r[0].status == c.status);
+    BOOST_TEST(r[0].header("Connection") == "close");
+    BOOST_TEST(r[0].body.starts_with(std::to_string(c.status) + " "));
+    BOOST_TEST(conv.transport.closed_when_done());
+    BOOST_TEST(stats.errors == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(request_line_too_long_gets_414_before_it_ends) {
+    conversation c(*this);
+    // 9 KiB of a request line and no newline: answered at once, while the client is still "sending".
+    c.send("GET /" + std::string(9 * 1024, 'a'), 1024);
+    const auto r = http_test::split_responses(c.out);
+    BOOST_TEST_REQUIRE(r.size() == 1u);
+    BOOST_TEST(r[0].status == 414);
+    BOOST_TEST(c.transport.closed_when_done());
+}
+
+BOOST_AUTO_TEST_CASE(headers_too_large_get_431) {
+    conversation c(*this);
+    c.send("GET / HTTP/1.0\r\n");
+    for (int i = 0; i < 700 && c.out.empty(); ++i) c.send("X-Filler: " + std::string(100, 'x') + "\r\n");
+    const auto r = http_test::split_responses(c.out);
+    BOOST_TEST_REQUIRE(r.size() == 1u);
+    BOOST_TEST(r[0].status == 431);
+}
+
+BOOST_AUTO_TEST_CASE(body_too_large_gets_413_before_the_body_is_sent) {
+    options.max_body = 100;
+    conversation c(*this);
+    c.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n");
+    const auto r = http_test::split_responses(c.out);
+    BOOST_TEST_REQUIRE(r.size() == 1u);
+    BOOST_TEST(r[0].status == 413);
+    conversation ok(*this);
+    ok.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\n" + std::string(100, 'b'));
+    BOOST_TEST(http_test::split_responses(ok.out)[0].status == 200);
+}
+
+// Random streams: valid keep-alive requests back to back, then (in two thirds of the streams) a few mutations —
+// a byte changed, a byte dropped, a fragment inserted. Whatever arrives, the channel answers only with well-formed
+// responses, nothing after a response that closes, and never throws (ASan watches the memory side); a stream left
+// intact gets one answer per request and stays open.
+BOOST_DATA_TEST_CASE_F(fixture, random_input_gives_well_formed_answers, bdata::xrange(400), seed) {
+    static const std::vector<std::string> requests{
+        "GET /a.txt HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /big.bin HTTP/1.1\r\nHost: h\r\n\r\n", // a producer: the requests after it wait (backpressure)
+        "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe\r\no",
+        "GET /sub HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        "GET /nope?x=%41 HTTP/1.1\r\nHost: h\r\nX-A: b\r\n\r\n",
+        "DELETE / HTTP/1.1\r\nHost: h\r\n\r\n",
+        "GET /%2e%2e/x HTTP/1.1\nHost: h\n\n",
+    };
+    static const std::vector<std::string> fragments{
+        "\r\n", "\n", "\r", " ", ":", "\x00", "\xff", "Content-Length: 3\r\n", "Transfer-Encoding: chunked\r\n",
+        "Connection: close\r\n", " folded\r\n", "%zz", "HTTP/1.1", "X: " + std::string(300, 'x') + "\r\n",
+    };
+    std::mt19937 rng(static_cast<std::uint32_t>(seed));
+    std::string input;
+    const std::size_t count = 1 + rng() % 8;
+    for (std::size_t i = 0; i < count; ++i) input += requests[rng() % requests.size()];
+    const std::size_t mutations = rng() % 3 == 0 ? 0 : 1 + rng() % 3;
+    for (std::size_t i = 0; i < mutations; ++i) {
+        const std::size_t at = rng() % input.size();
+        switch (rng() % 3) {
+        case 0: input[at] = static_cast<char>(rng() & 0xff); break;
+        case 1: input.erase(at, 1); break;
+        default: input.insert(at, fragments[rng() % fragments.size()]); break;
+        }
+    }
+    options.max_header_bytes = 2048;
+    options.max_request_line = 256;
+    conversation c(*this);
+    BOOST_CHECK_NO_THROW(for (auto piece : http_test::random_cut(input, static_cast<std::uint32_t>(seed))) c.send(piece));
+    // The client is done sending (read EOF): requests still waiting behind a file are answered now.
+    BOOST_CHECK_NO_THROW(c.channel.handle_close());
+    c.out += c.transport.written();
+    // Every byte written is part of a response; a parsed response that says close is the last one.
+    std::string_view rest = c.out;
+    std::size_t responses = 0;
+    while (!rest.empty()) {
+        BOOST_TEST_REQUIRE(rest.starts_with("HTTP/1.0 "), escape(rest.substr(0, 40)));
+        const auto end = rest.find("\r\n\r\n");
+        BOOST_TEST_REQUIRE(end != std::string_view::npos);
+        const std::string head(rest.substr(0, end + 2));
+        rest.remove_prefix(end + 4);
+        ++responses;
+        // No HEAD among the requests (a mutation would have to make one): every body is Content-Length long.
+        const auto cl = head.find("Content-Length: ");
+        if (cl != std::string::npos) rest.remove_prefix(std::min(rest.size(), std::stoul(head.substr(cl + 16))));
+        if (head.find("Connection: close") != std::string::npos) {
+            BOOST_TEST(rest.empty(), "bytes after a closing response");
+            break;
+        }
+    }
+    BOOST_TEST(stats.messages + stats.errors == responses);
+    if (mutations == 0) BOOST_TEST(responses == count);
+}
+
+BOOST_AUTO_TEST_CASE(serialize_head_builds_the_whole_head) {
+    response r = response::text(404, "gone");
+    r.headers.emplace_back("X-Extra", "1");
+    const std::string head = serialize_head(r, 4, true);
+    BOOST_TEST(head.starts_with("HTTP/1.0 404 Not Found\r\nDate: "));
+    BOOST_TEST(head.find("\r\nContent-Type: text/plain; charset=utf-8\r\nX-Extra: 1\r\n") != std::string::npos);
+    BOOST_TEST(head.ends_with("\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\n"));
+}
+
+BOOST_AUTO_TEST_CASE(router_prefers_exact_then_longest_prefix) {
+    router r;
+    auto answer = [](std::string text) { return [text](const request&) { return response::text(200, text); }; };
+    r.add_prefix("GET", "/", answer("root"));
+    r.add_prefix("GET", "/api/v1/", answer("v1"));
+    r.add_prefix("GET", "/api/", answer("api"));
+    r.add("GET", "/api/v1/exact", answer("exact"));
+    auto route = [&](std::string method, std::string path) {
+        request q;
+        q.method = std::move(method);
+        q.path = std::move(path);
+        response resp = r.route(q);
+        return std::to_string(resp.status) + " " + resp.body;
+    };
+    BOOST_TEST(route("GET", "/x") == "200 root");
+    BOOST_TEST(route("GET", "/api/x") == "200 api");
+    BOOST_TEST(route("GET", "/api/v1/x") == "200 v1");
+    BOOST_TEST(route("GET", "/api/v1/exact") == "200 exact");
+    BOOST_TEST(route("HEAD", "/api/x") == "200 api");
+    BOOST_TEST(route("PUT", "/x").starts_with("501 "));
+    r.add("POST", "/form", answer("form"));
+    BOOST_TEST(route("POST", "/form") == "200 form");
+    BOOST_TEST(route("POST", "/other").starts_with("405 ")); // GET / covers it
+    router exact_only;
+    exact_only.add("GET", "/one", answer("one"));
+    request q;
+    q.method = "GET";
+    q.path = "/two";
+    BOOST_TEST(exact_only.route(q).status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(date_header_is_cached_and_well_formed) {
+    const std::string_view a = http_date_now();
+    BOOST_TEST(parse_http_date(a).has_value());
+    BOOST_TEST(format_http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT"); // RFC 9110's example
+    BOOST_TEST(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").value() == 784111777);
+    BOOST_TEST(!parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace test_server_channel
