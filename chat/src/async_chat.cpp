@@ -71,7 +71,7 @@ void async_chat::handle_write() { initiate_send(); }
 void async_chat::handle_close() {
     // A half-close (the peer shut down its sending side) with answers still queued: send them, then close. Python
     // closed at once and lost them.
-    if (connected() && !input_closed_ && !out_.empty()) {
+    if (connected() && !input_closed_ && !out_.empty() && !sending_) {
         input_closed_ = true; // no more reads: the EOF would only be reported again
         close_when_done();
         return;
@@ -110,19 +110,28 @@ void async_chat::initiate_send() {
     if (!connected_ || out_.empty()) return;
     const std::size_t bound = std::max<std::size_t>(ac_out_buffer_size, 1);
     std::size_t sent = 0;
-    if (auto file = out_.front_file_range()) {
-        const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(file->remaining, bound));
-        sent = send_file(file->fd, file->offset, count);
-        out_.consume_file(sent);
-    } else {
-        iovec iov[max_iov];
-        const std::size_t filled = out_.gather(iov, max_iov, bound);
-        // One piece goes out with send(2): sendmsg's iovec import costs the kernel more for nothing.
-        if (filled == 1)
-            sent = dispatcher::send(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len));
-        else if (filled > 1)
-            sent = sendv(iov, static_cast<int>(filled));
-        out_.consume(sent);
+    {
+        // A send that finds the peer gone reaches handle_close from inside the syscall wrapper: nothing queued
+        // can be delivered any more, so that handle_close closes at once instead of waiting to drain.
+        struct sending_scope {
+            bool& flag;
+            explicit sending_scope(bool& f) : flag(f) { flag = true; }
+            ~sending_scope() { flag = false; }
+        } scope(sending_);
+        if (auto file = out_.front_file_range()) {
+            const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(file->remaining, bound));
+            sent = send_file(file->fd, file->offset, count);
+            out_.consume_file(sent);
+        } else {
+            iovec iov[max_iov];
+            const std::size_t filled = out_.gather(iov, max_iov, bound);
+            // One piece goes out with send(2): sendmsg's iovec import costs the kernel more for nothing.
+            if (filled == 1)
+                sent = dispatcher::send(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len));
+            else if (filled > 1)
+                sent = sendv(iov, static_cast<int>(filled));
+            out_.consume(sent);
+        }
     }
     if (counters_) counters_->bytes_out += sent;
     // Everything queued before close_when_done() is out (an exhausted producer still ahead of the marker is

@@ -680,6 +680,26 @@ BOOST_AUTO_TEST_CASE(blockingioerror) {
     BOOST_TEST(c->contents == v({"x"}), boost::test_tools::per_element());
 }
 
+// A send that finds the peer gone (EPIPE) closes the channel there and then: the queue can never be delivered, so
+// the half-close path (stop reading, drain, then close) must not keep the channel around for another pass.
+BOOST_AUTO_TEST_CASE(a_send_to_a_vanished_peer_closes_at_once) {
+    class quiet : public asynchat::async_chat {
+    public:
+        using async_chat::async_chat;
+        void collect_incoming_data(std::string_view) override {}
+        void found_terminator() override {}
+    };
+    asyncore::socket_map map;
+    auto [mine, peer] = socket_pair();
+    auto c = asyncore::make<quiet>(std::move(mine), &map);
+    const int fd = c->fileno();
+    peer.close();
+    c->push(std::string(1000, 'x')); // outside a read handler: sent at once, and the send fails
+    BOOST_TEST(!c->connected());
+    BOOST_TEST(map.get(fd) == nullptr);
+    BOOST_TEST(c->output().empty() == false); // nothing was sent: the queue is simply abandoned
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(TestHelperFunctions)

@@ -133,6 +133,7 @@ private:
     traffic_counters* counters_ = nullptr;
     bool reading_ = false;     // inside handle_read's framing: push() defers its send to the end of the read
     bool input_closed_ = false; // the peer finished sending; the queue is drained before closing
+    bool sending_ = false;      // inside initiate_send's syscall: a handle_close now means the peer is gone
 };
 
 } // namespace asynchat
