@@ -283,7 +283,9 @@ framer::rule_result framer::run_rule(std::string_view input, std::size_t pos, fr
             if (step.what == rule_step::kind::deliver) {
                 if (!deliver(rest.substr(0, step.bytes), sink, epoch)) return {rule_result::state::stopped, pos};
                 pos += step.bytes;
-                if (term_.rule_.get() != rule) return {rule_result::state::switched, pos};
+                // A new terminator, or bytes given back by unread(): the caller reads the terminator again (and
+                // feed() puts the unread bytes in front of input[pos..]).
+                if (term_.rule_.get() != rule || !unread_.empty()) return {rule_result::state::switched, pos};
             } else {
                 pos += step.bytes;
             }
@@ -295,7 +297,8 @@ framer::rule_result framer::run_rule(std::string_view input, std::size_t pos, fr
             if (!fire(sink, epoch)) return {rule_result::state::stopped, pos};
             return {rule_result::state::ended, pos};
         case rule_step::kind::hold:
-            if (rest.size() >= rule->max_hold())
+            // Holding nothing is always allowed: it is how a rule waits for the rest of a payload.
+            if (!rest.empty() && rest.size() >= rule->max_hold())
                 throw std::logic_error("asynchat::framer: a framing rule held max_hold() bytes or more");
             return {rule_result::state::held, pos};
         case rule_step::kind::fail:

@@ -35,33 +35,54 @@ rule_step any_delimiter::next(std::string_view input, std::size_t) {
         at_delimiter_ = 0;
         return rule_step::end();
     }
-    // The earliest complete delimiter, the longest where several start at the same place...
-    std::size_t best = std::string_view::npos, best_len = 0, best_index = 0;
-    for (std::size_t i = 0; i < delimiters_.size(); ++i) {
-        const std::size_t p = input.find(delimiters_[i]);
-        if (p < best || (p == best && p != std::string_view::npos && delimiters_[i].size() > best_len)) {
-            best = p;
-            best_len = delimiters_[i].size();
-            best_index = i;
+    // The delimiters are searched in a window that doubles until it holds the answer, not in all of the input:
+    // one that does not occur would otherwise be searched for over the whole rest of a large read once per
+    // message, which is quadratic in the read size. This way each message costs O(its length) per delimiter.
+    static constexpr std::size_t first_window = 256;
+    std::size_t from = 0, w = std::min(input.size(), std::max(first_window, 2 * longest_));
+    for (;;) {
+        const std::string_view window = input.substr(0, w);
+        // The earliest complete delimiter, the longest where several start at the same place...
+        std::size_t best = std::string_view::npos, best_len = 0, best_index = 0;
+        for (std::size_t i = 0; i < delimiters_.size(); ++i) {
+            const std::size_t p = window.find(delimiters_[i], from);
+            if (p < best || (p == best && p != std::string_view::npos && delimiters_[i].size() > best_len)) {
+                best = p;
+                best_len = delimiters_[i].size();
+                best_index = i;
+            }
         }
-    }
-    // ...is final only if no delimiter could still start at or before it and run past the end of the input —
-    // which needs looking at only when the input ends within the longest delimiter's reach of it.
-    std::size_t undecided = std::string_view::npos;
-    if (best == std::string_view::npos || input.size() - best < longest_) {
-        for (const auto& d : delimiters_) {
-            const std::size_t k = find_prefix_at_end(input, d);
-            if (k) undecided = std::min(undecided, input.size() - k);
+        bool found = false;
+        if (w < input.size()) {
+            // A delimiter that ends within the window leaves nothing undecided: any that starts at or before it
+            // is at most longest_ bytes long, so it lies in the window too and was seen.
+            if (best == std::string_view::npos || best + longest_ > w) {
+                from = w >= longest_ ? w - longest_ + 1 : 0; // an occurrence before this ends in the window
+                w = std::min(input.size(), 2 * w);
+                continue;
+            }
+            found = true;
+        } else {
+            // The window is the whole input: the earliest delimiter is final only if no delimiter could still
+            // start at or before it and run past the end of the input (more bytes will tell).
+            std::size_t undecided = std::string_view::npos;
+            if (best == std::string_view::npos || input.size() - best < longest_) {
+                for (const auto& d : delimiters_) {
+                    const std::size_t k = find_prefix_at_end(input, d);
+                    if (k) undecided = std::min(undecided, input.size() - k);
+                }
+            }
+            found = best != std::string_view::npos && (undecided == std::string_view::npos || best < undecided);
+            if (!found) {
+                const std::size_t payload = undecided == std::string_view::npos ? input.size() : undecided;
+                return payload ? rule_step::deliver(payload) : rule_step::hold();
+            }
         }
-    }
-    if (best != std::string_view::npos && (undecided == std::string_view::npos || best < undecided)) {
         if (best > 0) return rule_step::deliver(best);
         at_delimiter_ = best_len;
         last_ = best_index;
         return rule_step::skip(best_len);
     }
-    const std::size_t payload = undecided == std::string_view::npos ? input.size() : undecided;
-    return payload ? rule_step::deliver(payload) : rule_step::hold();
 }
 
 // ---- length_prefixed
@@ -152,11 +173,13 @@ rule_step netstring::next(std::string_view input, std::size_t max_message) {
             if (length > (std::numeric_limits<std::uint64_t>::max() - digit) / 10)
                 return rule_step::fail("netstring length too long");
             length = length * 10 + digit;
+            // Checked at every digit: more digits only make the length larger (there is no leading zero), so a
+            // peer sending "99999..." is refused as soon as it is over the bound, not when its ':' arrives.
+            if (max_message != 0 && length > max_message)
+                return rule_step::too_long(static_cast<std::size_t>(std::min<std::uint64_t>(length, SIZE_MAX)));
         }
         if (i == input.size()) return rule_step::hold(); // no ':' yet; at most max_length_digits digits held
         if (i == 0) return rule_step::fail("netstring without a length");
-        if (max_message != 0 && length > max_message)
-            return rule_step::too_long(static_cast<std::size_t>(std::min<std::uint64_t>(length, SIZE_MAX)));
         phase_ = phase::payload;
         remaining_ = length;
         return rule_step::skip(i + 1);

@@ -37,16 +37,18 @@ namespace asynchat {
 //   skip(n)     the next n bytes are framing (a header, a trailer): dropped;
 //   end()       the current message is complete: found_terminator (after which the terminator is read again, so a
 //               new one set there applies to the rest of the input, as for the built-in kinds);
-//   hold()      the rule cannot decide with this input: the framer keeps these bytes (at most max_hold() of them)
-//               and asks again when more have arrived. hold() must not change the rule's state, and a rule given
-//               max_hold() bytes or more must not hold;
+//   hold()      the rule cannot decide with this input: the framer keeps these bytes (fewer than max_hold() of
+//               them) and asks again when more have arrived. hold() must not change the rule's state; a rule given
+//               max_hold() bytes or more must not hold (std::logic_error), one given none always may;
 //   fail(why)   the input is not this framing: the framer resets and throws framing_error (the channel's
 //               handle_error then closes it, since the stream is out of step);
 //   too_long(n) the message announced is n bytes, over the framer's max_message (passed to next()): the framer
 //               resets and throws message_too_long before any of its payload is read.
 // The input may be empty (after the last byte was consumed): that is how a rule says end() for a message whose
 // last byte just arrived, or hold() for "nothing more yet". A rule has state (where it is inside a message); the
-// framer calls start() when the rule becomes the terminator, and the rule resets itself after end().
+// framer calls start() when the rule becomes the terminator (and on reset()), and the rule resets itself after
+// end(). Contract violations are std::logic_error, never a hang: deliver/skip of 0 bytes or more than given, end()
+// with nothing consumed since the last end(), hold() of max_hold() bytes or more.
 struct rule_step {
     enum class kind : unsigned char { deliver, skip, end, hold, fail, too_long };
     kind what;

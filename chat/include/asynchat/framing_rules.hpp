@@ -45,9 +45,9 @@ private:
 };
 
 // A fixed-size length field, then that many payload bytes. What it serves: Twisted's Int8/Int16/Int32StringReceiver
-// (1, 2, 4 bytes, big-endian), Netty's LengthFieldBasedFrameDecoder, and every "u32 length then payload" protocol
-// (PostgreSQL and MySQL frames count their header: length_adjustment = -4 there). A length over max_message is
-// refused (message_too_long) as soon as the field is read, before any payload.
+// (1, 2, 4 bytes, big-endian), Netty's LengthFieldBasedFrameDecoder, and every "u32 length then payload" protocol;
+// where the field counts itself (PostgreSQL's message length does), length_adjustment = -header_bytes. A length
+// over max_message is refused (message_too_long) as soon as the field is read, before any payload.
 class length_prefixed final : public framing_rule {
 public:
     enum class byte_order : unsigned char { big, little };
