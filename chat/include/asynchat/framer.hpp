@@ -250,7 +250,10 @@ private:
 
     std::size_t drain_carry(std::string& head, bool is_prefix, std::string_view data, framer_sink& sink,
                             std::uint64_t epoch, std::string& head_left);
+    void feed_in_order(std::string_view input, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
     std::size_t scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
+    [[gnu::noinline]] std::size_t scan_rule(std::string_view data, std::size_t pos, framer_sink& sink,
+                                            std::uint64_t epoch);
     struct rule_result {
         enum class state : unsigned char { ended, switched, held, stopped } how;
         std::size_t pos;
@@ -258,7 +261,12 @@ private:
     rule_result run_rule(std::string_view input, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
     std::size_t drain_rule_carry(std::string_view h, std::string_view data, framer_sink& sink, std::uint64_t epoch,
                                  std::size_t& consumed);
-    void check_limit(std::size_t n);
+    // Inline, with the throw out of line: it runs once per piece delivered.
+    void check_limit(std::size_t n) {
+        if (max_message_ != 0 && collected_ + n > max_message_) [[unlikely]]
+            throw_too_long(collected_ + n);
+    }
+    [[noreturn, gnu::cold]] void throw_too_long(std::size_t attempted);
     bool deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch);
     bool fire(framer_sink& sink, std::uint64_t epoch);
 
