@@ -320,7 +320,7 @@ framer::rule_result framer::run_rule(std::string_view input, std::size_t pos, fr
             return {rule_result::state::held, pos};
         case rule_step::kind::fail:
             reset();
-            throw framing_error(std::string("asynchat: framing error: ") + step.reason);
+            throw framing_error(std::string("asynchat: framing error: ") + step.reason());
         case rule_step::kind::too_long: {
             const std::size_t limit = max_message_;
             reset();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 namespace asynchat {
 
@@ -34,6 +35,22 @@ rule_step any_delimiter::next(std::string_view input, std::size_t) {
         // The delimiter was skipped on the previous step: the message ends here.
         at_delimiter_ = 0;
         return rule_step::end();
+    }
+    if (ahead_ != no_delimiter) {
+        // The last search delivered the payload up to a delimiter it found: unless a callback changed the input
+        // (unread), it starts with that delimiter, and checking so is cheaper than searching again. Checked as
+        // the search would decide: no longer delimiter matches here or may still, with more bytes.
+        const std::string& d = delimiters_[std::exchange(ahead_, no_delimiter)];
+        bool same = input.starts_with(d);
+        for (std::size_t i = 0; same && i < delimiters_.size(); ++i) {
+            const std::string& e = delimiters_[i];
+            if (e.size() > d.size() && (input.starts_with(e) || std::string_view(e).starts_with(input))) same = false;
+        }
+        if (same) {
+            at_delimiter_ = d.size();
+            last_ = static_cast<std::size_t>(&d - delimiters_.data());
+            return rule_step::skip(d.size());
+        }
     }
     // The delimiters are searched in a window that doubles until it holds the answer, not in all of the input:
     // one that does not occur would otherwise be searched for over the whole rest of a large read once per
@@ -78,7 +95,10 @@ rule_step any_delimiter::next(std::string_view input, std::size_t) {
                 return payload ? rule_step::deliver(payload) : rule_step::hold();
             }
         }
-        if (best > 0) return rule_step::deliver(best);
+        if (best > 0) {
+            ahead_ = best_index;
+            return rule_step::deliver(best);
+        }
         at_delimiter_ = best_len;
         last_ = best_index;
         return rule_step::skip(best_len);

@@ -119,6 +119,24 @@ BOOST_AUTO_TEST_CASE(a_delimiter_absent_from_a_large_read_is_still_correct) {
     BOOST_TEST(sink.messages[5001] == "tail");
 }
 
+BOOST_AUTO_TEST_CASE(bytes_unread_after_a_payload_are_searched_again) {
+    // The rule remembers the delimiter it found after the payload it delivered; bytes put back from
+    // collect_incoming_data come before that delimiter, so it must look again rather than skip it.
+    for (const std::string& back : {"X\r\n"s, "\n"s, "\r"s}) {
+        framer f(any_delimiter::make({"\r\n", "\n"}));
+        message_sink sink;
+        bool once = false;
+        sink.on_collect = [&](message_sink&, std::string_view) {
+            if (!std::exchange(once, true)) f.unread(back);
+        };
+        f.feed("ab\r\ncd\n", sink);
+        const std::vector<std::string> want = back == "X\r\n" ? v({"abX", "", "cd"})
+                                              : back == "\n"    ? v({"ab", "", "cd"})
+                                                                : v({"ab\r", "cd"}); // "\r" + "\r\n"
+        BOOST_TEST(sink.messages == want, boost::test_tools::per_element());
+    }
+}
+
 BOOST_AUTO_TEST_CASE(bad_lists_are_rejected) {
     BOOST_CHECK_THROW(any_delimiter::make({}), std::invalid_argument);
     BOOST_CHECK_THROW(any_delimiter::make({"\r\n", ""}), std::invalid_argument);

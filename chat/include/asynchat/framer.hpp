@@ -52,15 +52,33 @@ namespace asynchat {
 struct rule_step {
     enum class kind : unsigned char { deliver, skip, end, hold, fail, too_long };
     kind what;
-    std::size_t bytes = 0;   // deliver, skip: how many; too_long: the length announced
-    const char* reason = ""; // fail: a static string saying what was wrong
+    // Two words, so that a step comes back in registers: the framer asks for several per message.
+    union {
+        std::size_t bytes = 0; // deliver, skip: how many; too_long: the length announced
+        const char* why;       // fail
+    };
+    // fail: a static string saying what was wrong; "" for the other kinds.
+    const char* reason() const noexcept { return what == kind::fail ? why : ""; }
 
-    static rule_step deliver(std::size_t n) noexcept { return {kind::deliver, n}; }
-    static rule_step skip(std::size_t n) noexcept { return {kind::skip, n}; }
-    static rule_step end() noexcept { return {kind::end}; }
-    static rule_step hold() noexcept { return {kind::hold}; }
-    static rule_step fail(const char* why) noexcept { return {kind::fail, 0, why}; }
-    static rule_step too_long(std::size_t announced) noexcept { return {kind::too_long, announced}; }
+    static rule_step deliver(std::size_t n) noexcept { return with(kind::deliver, n); }
+    static rule_step skip(std::size_t n) noexcept { return with(kind::skip, n); }
+    static rule_step end() noexcept { return with(kind::end, 0); }
+    static rule_step hold() noexcept { return with(kind::hold, 0); }
+    static rule_step fail(const char* reason) noexcept {
+        rule_step s;
+        s.what = kind::fail;
+        s.why = reason;
+        return s;
+    }
+    static rule_step too_long(std::size_t announced) noexcept { return with(kind::too_long, announced); }
+
+private:
+    static rule_step with(kind k, std::size_t n) noexcept {
+        rule_step s;
+        s.what = k;
+        s.bytes = n;
+        return s;
+    }
 };
 
 class framing_rule {

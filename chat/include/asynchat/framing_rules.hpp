@@ -31,7 +31,10 @@ public:
 
     rule_step next(std::string_view input, std::size_t max_message) override;
     std::size_t max_hold() const noexcept override { return longest_; }
-    void start() noexcept override { at_delimiter_ = 0; }
+    void start() noexcept override {
+        at_delimiter_ = 0;
+        ahead_ = no_delimiter;
+    }
     std::string describe() const override;
 
     // Which delimiter ended the last message (an index into the list given), for protocols that care.
@@ -40,7 +43,9 @@ public:
 private:
     std::vector<std::string> delimiters_;
     std::size_t longest_ = 0;
+    static constexpr std::size_t no_delimiter = static_cast<std::size_t>(-1);
     std::size_t at_delimiter_ = 0; // length of the delimiter found at the start of the input (0: none yet)
+    std::size_t ahead_ = no_delimiter; // the delimiter the last search found just after the payload it delivered
     std::size_t last_ = 0;
 };
 
