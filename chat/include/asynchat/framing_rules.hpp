@@ -22,7 +22,8 @@ namespace asynchat {
 // The first of several delimiters to occur ends the message; where two start at the same place the longest wins,
 // so {"\r\n", "\n"} takes "a\r\n" as "a" (not "a\r"). What it serves: line protocols that must accept both CRLF and
 // bare LF (Netty's LineBasedFrameDecoder, HTTP/1.x's tolerant parsers); record formats with alternative separators.
-// Cost: one search per delimiter per message.
+// Cost: one search per delimiter per message, in a window that doubles until it holds the answer, so O(message)
+// per delimiter even for one that never occurs in a large read.
 class any_delimiter final : public framing_rule {
 public:
     // Delimiters must be non-empty; std::invalid_argument otherwise, or for an empty list.
