@@ -163,9 +163,13 @@ rule_step length_prefixed::next(std::string_view input, std::size_t max_message)
 }
 
 std::string length_prefixed::header(std::size_t n, const format& f) {
+    // A format is a plain struct, so it is checked here too: the shifts below are only defined for these sizes.
+    if (f.header_bytes != 1 && f.header_bytes != 2 && f.header_bytes != 4 && f.header_bytes != 8)
+        throw std::invalid_argument("asynchat::length_prefixed: the header must be 1, 2, 4 or 8 bytes");
     const std::int64_t adj = f.length_adjustment;
-    const std::uint64_t field = adj < 0 ? n + static_cast<std::uint64_t>(-(adj + 1)) + 1 : n - static_cast<std::uint64_t>(adj);
-    if ((adj > 0 && static_cast<std::uint64_t>(adj) > n) ||
+    const std::uint64_t down = adj < 0 ? static_cast<std::uint64_t>(-(adj + 1)) + 1 : 0; // -adj, without overflow
+    const std::uint64_t field = adj < 0 ? n + down : n - static_cast<std::uint64_t>(adj);
+    if ((adj > 0 && static_cast<std::uint64_t>(adj) > n) || (adj < 0 && n > UINT64_MAX - down) ||
         (f.header_bytes < 8 && field >> (8 * f.header_bytes) != 0))
         throw std::length_error("asynchat::length_prefixed: " + std::to_string(n) + " bytes do not fit a " +
                                 std::to_string(f.header_bytes) + "-byte length");

@@ -188,6 +188,10 @@ BOOST_AUTO_TEST_CASE(header_bytes_are_what_the_wire_says) {
     BOOST_CHECK_THROW(length_prefixed::header(252, F{1, byte_order::big, -4}), std::length_error);
     BOOST_CHECK_THROW(length_prefixed::header(1, F{2, byte_order::big, 2}), std::length_error);
     BOOST_CHECK_NO_THROW(length_prefixed::header(65535, F{2, byte_order::big, 0}));
+    // A length the adjustment would take past 64 bits, and a format no rule could have (it is a plain struct).
+    BOOST_CHECK_THROW(length_prefixed::header(SIZE_MAX, F{8, byte_order::big, -8}), std::length_error);
+    BOOST_CHECK_THROW(length_prefixed::header(1, F{16, byte_order::big, 0}), std::invalid_argument);
+    BOOST_CHECK_THROW(length_prefixed::header(1, F{3, byte_order::big, 0}), std::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(length_adjustment_for_fields_that_count_the_header) {
