@@ -3,9 +3,11 @@
 // counts collect calls, so that a test can tell "no byte of that message was collected" from "some were".
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <asynchat/framer.hpp>
