@@ -30,6 +30,18 @@ std::string any_delimiter::describe() const {
     return out + ")";
 }
 
+namespace {
+
+// Delimiters are a few bytes: comparing them in line is cheaper than a call to memcmp.
+bool begins_with(std::string_view s, std::string_view prefix) noexcept {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (s[i] != prefix[i]) return false;
+    return true;
+}
+
+} // namespace
+
 rule_step any_delimiter::next(std::string_view input, std::size_t) {
     if (at_delimiter_ != 0) {
         // The delimiter was skipped on the previous step: the message ends here.
@@ -41,10 +53,10 @@ rule_step any_delimiter::next(std::string_view input, std::size_t) {
         // (unread), it starts with that delimiter, and checking so is cheaper than searching again. Checked as
         // the search would decide: no longer delimiter matches here or may still, with more bytes.
         const std::string& d = delimiters_[std::exchange(ahead_, no_delimiter)];
-        bool same = input.starts_with(d);
+        bool same = begins_with(input, d);
         for (std::size_t i = 0; same && i < delimiters_.size(); ++i) {
             const std::string& e = delimiters_[i];
-            if (e.size() > d.size() && (input.starts_with(e) || std::string_view(e).starts_with(input))) same = false;
+            if (e.size() > d.size() && (begins_with(input, e) || begins_with(e, input))) same = false;
         }
         if (same) {
             at_delimiter_ = d.size();
@@ -62,7 +74,8 @@ rule_step any_delimiter::next(std::string_view input, std::size_t) {
         // The earliest complete delimiter, the longest where several start at the same place...
         std::size_t best = std::string_view::npos, best_len = 0, best_index = 0;
         for (std::size_t i = 0; i < delimiters_.size(); ++i) {
-            const std::size_t p = window.find(delimiters_[i], from);
+            const std::string& d = delimiters_[i];
+            const std::size_t p = d.size() == 1 ? window.find(d[0], from) : window.find(d, from); // memchr alone
             if (p < best || (p == best && p != std::string_view::npos && delimiters_[i].size() > best_len)) {
                 best = p;
                 best_len = delimiters_[i].size();
