@@ -1,6 +1,8 @@
 // `asynchat serve echo`: an async_chat echo server. What comes back depends only on the bytes sent, never on how
 // the network segmented them: messages are echoed whole, and a message over --max-message closes that
-// connection before any of it is echoed.
+// connection before any of it is echoed. With --length-prefix N each message is an N-byte big-endian length and
+// that many bytes (asynchat::length_prefixed), echoed with its prefix; a length over --max-message closes the
+// connection as soon as the prefix is read, before any of the payload is.
 #include "serve_echo.hpp"
 
 #include <iostream>
@@ -30,6 +32,9 @@ public:
         case echo_options::framing::delimiter: set_terminator(opts.delimiter); break;
         case echo_options::framing::count: set_terminator(opts.count); break;
         case echo_options::framing::raw: set_terminator(nullptr); break;
+        case echo_options::framing::length_prefix:
+            set_terminator(std::make_shared<asynchat::length_prefixed>(prefix_format()));
+            break;
         }
         // With no terminator the whole stream is one message: nothing accumulates, so there is nothing to bound.
         if (opts.mode != echo_options::framing::raw) set_max_message(opts.max_message);
@@ -47,6 +52,12 @@ public:
 
     void found_terminator() override {
         if (stats_) ++stats_->messages;
+        if (opts_.mode == echo_options::framing::length_prefix) {
+            // Written as it was read: the same rule's output helper puts the prefix back.
+            push_length_prefixed(message_, prefix_format());
+            message_.clear();
+            return;
+        }
         if (opts_.mode == echo_options::framing::delimiter) message_ += opts_.delimiter;
         push(std::move(message_));
         message_.clear();
@@ -67,6 +78,10 @@ public:
     }
 
 private:
+    asynchat::length_prefixed::format prefix_format() const noexcept {
+        return {opts_.length_prefix, asynchat::length_prefixed::byte_order::big, 0};
+    }
+
     const echo_options& opts_;
     asynchat::service_stats* stats_;
     asynchat::connection_count counted_;
@@ -82,14 +97,20 @@ void add_echo_command(CLI::App& serve, echo_options& opts) {
                                   "message delimiter, with C escapes \\r \\n \\t \\\\ \\xHH (default \\r\\n)");
     auto* count = echo->add_option("--count", opts.count, "fixed message size in bytes")->check(at_least_one);
     auto* raw = echo->add_flag("--raw", opts.raw, "no framing: echo each received chunk as it comes");
-    term->excludes(count, raw);
-    count->excludes(raw);
+    auto* prefix = echo->add_option("--length-prefix", opts.length_prefix,
+                                    "messages are an N-byte big-endian length then that many bytes (N = 1, 2, 4 "
+                                    "or 8), echoed with their prefix")
+                       ->check(CLI::IsMember({1, 2, 4, 8}));
+    term->excludes(count, raw, prefix);
+    count->excludes(raw, prefix);
+    raw->excludes(prefix);
     echo->add_option("--max-message", opts.max_message, "largest message in bytes; a longer one closes its connection")
         ->check(at_least_one)
         ->capture_default_str();
-    echo->callback([&opts, count, raw] {
+    echo->callback([&opts, count, raw, prefix] {
         if (*count) opts.mode = echo_options::framing::count;
         if (*raw) opts.mode = echo_options::framing::raw;
+        if (*prefix) opts.mode = echo_options::framing::length_prefix;
         opts.delimiter = unescape(opts.delimiter_text);
         if (opts.mode == echo_options::framing::delimiter && opts.delimiter.empty())
             throw CLI::ValidationError("--terminator", "must not be empty (use --raw for no framing)");

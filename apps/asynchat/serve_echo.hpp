@@ -9,12 +9,13 @@
 namespace asynchat_cli {
 
 struct echo_options {
-    enum class framing { delimiter, count, raw };
+    enum class framing { delimiter, count, raw, length_prefix };
     server_options server;
     framing mode = framing::delimiter;
     std::string delimiter_text = "\\r\\n";
     std::string delimiter;
     std::size_t count = 0;
+    std::size_t length_prefix = 0; // header bytes of --length-prefix: 1, 2, 4 or 8 (big-endian)
     std::size_t max_message = 1 << 20;
     bool raw = false;
     bool selected = false;

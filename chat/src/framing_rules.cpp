@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <stdexcept>
+#include <utility>
 
 namespace asynchat {
 
@@ -29,39 +30,92 @@ std::string any_delimiter::describe() const {
     return out + ")";
 }
 
+namespace {
+
+// Delimiters are a few bytes: comparing them in line is cheaper than a call to memcmp.
+bool begins_with(std::string_view s, std::string_view prefix) noexcept {
+    if (s.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (s[i] != prefix[i]) return false;
+    return true;
+}
+
+} // namespace
+
 rule_step any_delimiter::next(std::string_view input, std::size_t) {
     if (at_delimiter_ != 0) {
         // The delimiter was skipped on the previous step: the message ends here.
         at_delimiter_ = 0;
         return rule_step::end();
     }
-    // The earliest complete delimiter, the longest where several start at the same place...
-    std::size_t best = std::string_view::npos, best_len = 0, best_index = 0;
-    for (std::size_t i = 0; i < delimiters_.size(); ++i) {
-        const std::size_t p = input.find(delimiters_[i]);
-        if (p < best || (p == best && p != std::string_view::npos && delimiters_[i].size() > best_len)) {
-            best = p;
-            best_len = delimiters_[i].size();
-            best_index = i;
+    if (ahead_ != no_delimiter) {
+        // The last search delivered the payload up to a delimiter it found: unless a callback changed the input
+        // (unread), it starts with that delimiter, and checking so is cheaper than searching again. Checked as
+        // the search would decide: no longer delimiter matches here or may still, with more bytes.
+        const std::string& d = delimiters_[std::exchange(ahead_, no_delimiter)];
+        bool same = begins_with(input, d);
+        for (std::size_t i = 0; same && i < delimiters_.size(); ++i) {
+            const std::string& e = delimiters_[i];
+            if (e.size() > d.size() && (begins_with(input, e) || begins_with(e, input))) same = false;
+        }
+        if (same) {
+            at_delimiter_ = d.size();
+            last_ = static_cast<std::size_t>(&d - delimiters_.data());
+            return rule_step::skip(d.size());
         }
     }
-    // ...is final only if no delimiter could still start at or before it and run past the end of the input —
-    // which needs looking at only when the input ends within the longest delimiter's reach of it.
-    std::size_t undecided = std::string_view::npos;
-    if (best == std::string_view::npos || input.size() - best < longest_) {
-        for (const auto& d : delimiters_) {
-            const std::size_t k = find_prefix_at_end(input, d);
-            if (k) undecided = std::min(undecided, input.size() - k);
+    // The delimiters are searched in a window that doubles until it holds the answer, not in all of the input:
+    // one that does not occur would otherwise be searched for over the whole rest of a large read once per
+    // message, which is quadratic in the read size. This way each message costs O(its length) per delimiter.
+    static constexpr std::size_t first_window = 256;
+    std::size_t from = 0, w = std::min(input.size(), std::max(first_window, 2 * longest_));
+    for (;;) {
+        const std::string_view window = input.substr(0, w);
+        // The earliest complete delimiter, the longest where several start at the same place...
+        std::size_t best = std::string_view::npos, best_len = 0, best_index = 0;
+        for (std::size_t i = 0; i < delimiters_.size(); ++i) {
+            const std::string& d = delimiters_[i];
+            const std::size_t p = d.size() == 1 ? window.find(d[0], from) : window.find(d, from); // memchr alone
+            if (p < best || (p == best && p != std::string_view::npos && delimiters_[i].size() > best_len)) {
+                best = p;
+                best_len = delimiters_[i].size();
+                best_index = i;
+            }
         }
-    }
-    if (best != std::string_view::npos && (undecided == std::string_view::npos || best < undecided)) {
-        if (best > 0) return rule_step::deliver(best);
+        bool found = false;
+        if (w < input.size()) {
+            // A delimiter that ends within the window leaves nothing undecided: any that starts at or before it
+            // is at most longest_ bytes long, so it lies in the window too and was seen.
+            if (best == std::string_view::npos || best + longest_ > w) {
+                from = w >= longest_ ? w - longest_ + 1 : 0; // an occurrence before this ends in the window
+                w = std::min(input.size(), 2 * w);
+                continue;
+            }
+            found = true;
+        } else {
+            // The window is the whole input: the earliest delimiter is final only if no delimiter could still
+            // start at or before it and run past the end of the input (more bytes will tell).
+            std::size_t undecided = std::string_view::npos;
+            if (best == std::string_view::npos || input.size() - best < longest_) {
+                for (const auto& d : delimiters_) {
+                    const std::size_t k = find_prefix_at_end(input, d);
+                    if (k) undecided = std::min(undecided, input.size() - k);
+                }
+            }
+            found = best != std::string_view::npos && (undecided == std::string_view::npos || best < undecided);
+            if (!found) {
+                const std::size_t payload = undecided == std::string_view::npos ? input.size() : undecided;
+                return payload ? rule_step::deliver(payload) : rule_step::hold();
+            }
+        }
+        if (best > 0) {
+            ahead_ = best_index;
+            return rule_step::deliver(best);
+        }
         at_delimiter_ = best_len;
         last_ = best_index;
         return rule_step::skip(best_len);
     }
-    const std::size_t payload = undecided == std::string_view::npos ? input.size() : undecided;
-    return payload ? rule_step::deliver(payload) : rule_step::hold();
 }
 
 // ---- length_prefixed
@@ -122,9 +176,13 @@ rule_step length_prefixed::next(std::string_view input, std::size_t max_message)
 }
 
 std::string length_prefixed::header(std::size_t n, const format& f) {
+    // A format is a plain struct, so it is checked here too: the shifts below are only defined for these sizes.
+    if (f.header_bytes != 1 && f.header_bytes != 2 && f.header_bytes != 4 && f.header_bytes != 8)
+        throw std::invalid_argument("asynchat::length_prefixed: the header must be 1, 2, 4 or 8 bytes");
     const std::int64_t adj = f.length_adjustment;
-    const std::uint64_t field = adj < 0 ? n + static_cast<std::uint64_t>(-(adj + 1)) + 1 : n - static_cast<std::uint64_t>(adj);
-    if ((adj > 0 && static_cast<std::uint64_t>(adj) > n) ||
+    const std::uint64_t down = adj < 0 ? static_cast<std::uint64_t>(-(adj + 1)) + 1 : 0; // -adj, without overflow
+    const std::uint64_t field = adj < 0 ? n + down : n - static_cast<std::uint64_t>(adj);
+    if ((adj > 0 && static_cast<std::uint64_t>(adj) > n) || (adj < 0 && n > UINT64_MAX - down) ||
         (f.header_bytes < 8 && field >> (8 * f.header_bytes) != 0))
         throw std::length_error("asynchat::length_prefixed: " + std::to_string(n) + " bytes do not fit a " +
                                 std::to_string(f.header_bytes) + "-byte length");
@@ -152,11 +210,13 @@ rule_step netstring::next(std::string_view input, std::size_t max_message) {
             if (length > (std::numeric_limits<std::uint64_t>::max() - digit) / 10)
                 return rule_step::fail("netstring length too long");
             length = length * 10 + digit;
+            // Checked at every digit: more digits only make the length larger (there is no leading zero), so a
+            // peer sending "99999..." is refused as soon as it is over the bound, not when its ':' arrives.
+            if (max_message != 0 && length > max_message)
+                return rule_step::too_long(static_cast<std::size_t>(std::min<std::uint64_t>(length, SIZE_MAX)));
         }
         if (i == input.size()) return rule_step::hold(); // no ':' yet; at most max_length_digits digits held
         if (i == 0) return rule_step::fail("netstring without a length");
-        if (max_message != 0 && length > max_message)
-            return rule_step::too_long(static_cast<std::size_t>(std::min<std::uint64_t>(length, SIZE_MAX)));
         phase_ = phase::payload;
         remaining_ = length;
         return rule_step::skip(i + 1);

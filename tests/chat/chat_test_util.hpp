@@ -3,12 +3,18 @@
 // found_terminator, and the seeded generators of random streams.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <stdexcept>
 #include <random>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <unistd.h>
 
 #include <asynchat/framer.hpp>
 
@@ -34,13 +40,6 @@ inline std::string escape(std::string_view s) {
         }
     }
     return out;
-}
-
-// s as one word for /bin/sh (std::system), whatever it contains.
-inline std::string shell_quote(const std::string& s) {
-    std::string out = "'";
-    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return out + "'";
 }
 
 inline std::string to_hex(std::string_view s) {
@@ -226,6 +225,53 @@ inline std::vector<action> random_plan(rng_t& rng, bool allow_reset) {
         else plan.push_back({action::set, random_terminator(rng)});
     }
     return plan;
+}
+
+// ---- differential tests against Python implementations (CPython's asynchat, Twisted)
+
+// s as one word for /bin/sh (std::system), whatever it contains.
+inline std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
+// True when `python -c code` exits 0 (the interpreter and the modules the code imports are there).
+inline bool python_can(const std::string& python, const std::string& code) {
+    const std::string cmd = shell_quote(python) + " -c " + shell_quote(code) + " >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+}
+
+// Runs `python script < input` and returns its output cut into cases, each ending with an "end" line. Throws
+// std::runtime_error when the script fails.
+// The interpreter that runs the Twisted oracles: $ASYNCHAT_TWISTED_PYTHON, else Debian's /usr/bin/python3 (where
+// python3-twisted installs; the default python3 may be another build).
+inline std::string twisted_python() {
+    const char* p = std::getenv("ASYNCHAT_TWISTED_PYTHON");
+    return p && *p ? p : "/usr/bin/python3";
+}
+
+inline std::vector<std::string> run_oracle(const std::string& python, const std::string& script,
+                                           const std::string& input) {
+    const auto dir = std::filesystem::temp_directory_path();
+    const std::string stem = "asynchat-oracle-" + std::to_string(::getpid());
+    const auto in = dir / (stem + ".in"), out = dir / (stem + ".out");
+    std::ofstream(in, std::ios::binary) << input;
+    const std::string cmd = shell_quote(python) + " " + shell_quote(script) + " < " + shell_quote(in.string()) +
+                            " > " + shell_quote(out.string());
+    const int rc = std::system(cmd.c_str());
+    std::vector<std::string> results;
+    std::ifstream is(out, std::ios::binary);
+    std::string line, current;
+    while (std::getline(is, line)) {
+        current += line + "\n";
+        if (line == "end") results.push_back(std::exchange(current, {}));
+    }
+    is.close();
+    std::filesystem::remove(in);
+    std::filesystem::remove(out);
+    if (rc != 0) throw std::runtime_error("oracle failed: " + cmd);
+    return results;
 }
 
 } // namespace chat_test

@@ -5,15 +5,10 @@
 //
 // Skipped (reported as such) when python3 or its asynchat module (removed in Python 3.12) is not available.
 // ASYNCHAT_TEST_PYTHON=<interpreter> picks the interpreter.
-#include <cstdio>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include <boost/test/unit_test.hpp>
 
@@ -33,12 +28,8 @@ std::string python() {
     return p && *p ? p : "python3";
 }
 
-std::string quote(const std::string& s) { return shell_quote(s); }
-
 boost::test_tools::assertion_result python_with_asynchat(boost::unit_test::test_unit_id) {
-    const std::string cmd =
-        quote(python()) + " -c \"import warnings; warnings.simplefilter('ignore'); import asynchat\" >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) == 0) return true;
+    if (python_can(python(), "import warnings; warnings.simplefilter('ignore'); import asynchat")) return true;
     boost::test_tools::assertion_result r(false);
     r.message() << python() << " with the asynchat module (Python < 3.12) is not available";
     return r;
@@ -76,27 +67,9 @@ std::string format(const outcome& o) {
 
 // The oracle's output, one string per case.
 std::vector<std::string> run_python(const std::vector<stream_case>& cases) {
-    const auto dir = std::filesystem::temp_directory_path();
-    const std::string stem = "asynchat-oracle-" + std::to_string(::getpid());
-    const auto in = dir / (stem + ".in"), out = dir / (stem + ".out");
-    {
-        std::ofstream os(in, std::ios::binary);
-        for (const auto& c : cases) write_case(os, c);
-    }
-    const std::string cmd = quote(python()) + " " + quote(ASYNCHAT_ORACLE_SCRIPT) + " < " + quote(in.string()) +
-                            " > " + quote(out.string());
-    const int rc = std::system(cmd.c_str());
-    BOOST_REQUIRE_MESSAGE(rc == 0, "oracle failed: " << cmd);
-    std::vector<std::string> results;
-    std::ifstream is(out, std::ios::binary);
-    std::string line, current;
-    while (std::getline(is, line)) {
-        current += line + "\n";
-        if (line == "end") results.push_back(std::exchange(current, {}));
-    }
-    std::filesystem::remove(in);
-    std::filesystem::remove(out);
-    return results;
+    std::ostringstream os;
+    for (const auto& c : cases) write_case(os, c);
+    return run_oracle(python(), ASYNCHAT_ORACLE_SCRIPT, os.str());
 }
 
 void compare(const std::vector<stream_case>& cases, std::uint64_t seed) {

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstring>
 #include <ostream>
 #include <random>
@@ -172,11 +173,18 @@ void require_echo(int sock, const std::string& message) {
 
 // How `asynchat serve echo` was told to frame its input.
 struct framing {
-    enum class kind { delimiter, count, raw };
+    enum class kind { delimiter, count, raw, length_prefix };
     kind mode;
     std::string delimiter; // the bytes, escapes already resolved
-    std::size_t count = 0;
+    std::size_t count = 0; // for length_prefix: the header bytes
 };
+
+// An N-byte big-endian length (N = 1, 2, 4, 8), written out here rather than with the library under test.
+std::string big_endian(std::uint64_t n, std::size_t bytes) {
+    std::string out(bytes, '\0');
+    for (std::size_t i = bytes; i-- > 0; n >>= 8) out[i] = static_cast<char>(n & 0xff);
+    return out;
+}
 
 // One echo the contract calls for: `bytes` are due once the first `after` bytes of the stream have been sent.
 struct echo_due {
@@ -204,6 +212,17 @@ std::vector<echo_due> reference_echo(const framing& f, std::string_view stream) 
     case framing::kind::raw:
         // Raw echoes what it received as it receives it: byte i is due once byte i has been sent.
         for (std::size_t i = 0; i < stream.size(); ++i) out.push_back({i + 1, std::string(1, stream[i])});
+        break;
+    case framing::kind::length_prefix:
+        // Each frame, prefix and payload, is echoed whole once its last payload byte has been sent.
+        for (std::size_t start = 0; start + f.count <= stream.size();) {
+            std::uint64_t length = 0;
+            for (std::size_t i = 0; i < f.count; ++i) length = length << 8 | static_cast<unsigned char>(stream[start + i]);
+            const std::size_t end = start + f.count + length;
+            if (end > stream.size()) break;
+            out.push_back({end, std::string(stream.substr(start, end - start))});
+            start = end;
+        }
         break;
     }
     return out;
@@ -314,7 +333,16 @@ const std::vector<bad_arguments> bad_argument_cases = {
     {{"--host", "no-such-host.invalid"}, {"--host", "no-such-host.invalid"}},
     {{"--host", "999.1.1.1"}, {"--host"}},
     {{"--no-such-option"}, {"--no-such-option"}},
+    {{"--length-prefix", "3"}, {"--length-prefix"}},
+    {{"--length-prefix", "0"}, {"--length-prefix"}},
+    {{"--length-prefix", "16"}, {"--length-prefix"}},
+    {{"--length-prefix", "abc"}, {"--length-prefix"}},
+    {{"--length-prefix", "2", "--count", "3"}, {"--length-prefix", "--count"}},
+    {{"--length-prefix", "2", "--raw"}, {"--length-prefix", "--raw"}},
+    {{"--length-prefix", "2", "--terminator", "X"}, {"--length-prefix", "--terminator"}},
 };
+
+const std::vector<std::size_t> prefix_sizes = {1, 2, 4, 8};
 
 const std::vector<std::string> exit_signals = {"SIGINT", "SIGTERM"};
 
@@ -391,6 +419,57 @@ BOOST_DATA_TEST_CASE(count_echo_is_independent_of_segmentation, bdata::make(test
 BOOST_DATA_TEST_CASE(raw_echo_is_independent_of_segmentation, bdata::make(test_support::backends()), backend) {
     const std::string stream = binary_payload(300);
     require_segmentation_independence(backend, {"--raw"}, {framing::kind::raw, {}, 0}, stream, stream);
+}
+
+BOOST_DATA_TEST_CASE(length_prefix_echo_is_independent_of_segmentation,
+                     bdata::make(test_support::backends()) * bdata::make(prefix_sizes), backend, prefix) {
+    // Payloads holding every byte value (so \r\n and NUL are data), an empty one, and lengths whose prefix has
+    // bytes that look like lengths themselves; then a frame whose payload never finishes, which must never be
+    // echoed.
+    std::string stream;
+    for (const std::size_t n : {5, 0, 1, 40, 0, 255, 3}) stream += big_endian(n, prefix) + binary_payload(n);
+    const std::string expected = stream;
+    stream += big_endian(9, prefix) + "tail";
+    require_segmentation_independence(backend, {"--length-prefix", std::to_string(prefix)},
+                                      {framing::kind::length_prefix, {}, prefix}, stream, expected);
+}
+
+BOOST_DATA_TEST_CASE(length_prefix_over_max_message_closes_before_its_payload_is_read,
+                     bdata::make(test_support::backends()) * bdata::make(prefix_sizes), backend, prefix) {
+    echo_server server(backend, {"--length-prefix", std::to_string(prefix), "--max-message", "16"});
+    const fd bystander = connect_loopback(server.port());
+    const fd offender = connect_loopback(server.port());
+    const fd trickler = connect_loopback(server.port());
+    require_echo(bystander.get(), big_endian(6, prefix) + "before");
+
+    // Only the prefix, announcing the largest length it can: the server must close on the prefix alone, neither
+    // waiting for (nor reserving room for) a payload that would never be allowed.
+    require_echo(offender.get(), big_endian(16, prefix) + "0123456789ABCDEF"); // at the limit: echoed
+    const std::uint64_t largest = prefix == 8 ? ~std::uint64_t{0} : (std::uint64_t{1} << (8 * prefix)) - 1;
+    BOOST_REQUIRE(send_all(offender.get(), big_endian(largest, prefix)));
+    const auto offended = recv_to_end(offender.get());
+    BOOST_TEST(printable(offended.data) == "", "something was echoed for the over-long frame");
+    BOOST_TEST((offended.end == ending::eof || offended.end == ending::reset), "got " << offended.end);
+
+    // One over the limit, its prefix a byte per write: the last byte of the prefix, and not one before, ends the
+    // connection.
+    const std::string over = big_endian(17, prefix);
+    for (std::size_t i = 0; i < over.size(); ++i) {
+        BOOST_REQUIRE_MESSAGE(send_all(trickler.get(), std::string_view(&over[i], 1)),
+                              "send of byte " << i << " failed: the connection ended early");
+        if (i + 1 < over.size())
+            BOOST_REQUIRE_MESSAGE(!readable_within(trickler.get(), pace),
+                                  "the server sent something or closed after only " << i + 1 << " bytes");
+    }
+    const auto trickled = recv_to_end(trickler.get());
+    BOOST_TEST(printable(trickled.data) == "");
+    BOOST_TEST((trickled.end == ending::eof || trickled.end == ending::reset), "got " << trickled.end);
+
+    // The server still serves everyone else.
+    require_echo(bystander.get(), big_endian(5, prefix) + "after");
+    const fd newcomer = connect_loopback(server.port());
+    require_echo(newcomer.get(), big_endian(0, prefix));
+    server.stop();
 }
 
 BOOST_DATA_TEST_CASE(half_close_gets_every_complete_echo_then_eof, bdata::make(test_support::backends()), backend) {
@@ -518,7 +597,8 @@ BOOST_AUTO_TEST_CASE(help_exits_zero_and_lists_the_options) {
     const auto r = run_command({"serve", "echo", "--help"});
     BOOST_TEST_REQUIRE(WIFEXITED(r.status), "killed by signal " << WTERMSIG(r.status));
     BOOST_TEST(WEXITSTATUS(r.status) == 0);
-    for (const char* option : {"--host", "--port", "--backend", "--terminator", "--count", "--raw", "--max-message"})
+    for (const char* option :
+         {"--host", "--port", "--backend", "--terminator", "--count", "--raw", "--length-prefix", "--max-message"})
         BOOST_TEST(r.out.find(option) != std::string::npos, option << " missing from --help");
 
     const auto top = run_command({"--help"});

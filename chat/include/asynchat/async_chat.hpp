@@ -82,6 +82,7 @@ public:
     void push(std::nullptr_t) = delete; // push(0) would otherwise pick const char* and throw at run time
     void push_with_producer(std::unique_ptr<producer> p);
     // Writes what the matching rules read: the payload after its length field, or as a netstring. One push each.
+    // A payload too long for the length field is std::length_error (Twisted's StringTooLongError), nothing pushed.
     void push_length_prefixed(std::string_view payload, const length_prefixed::format& f = {});
     void push_netstring(std::string_view payload) { push(netstring::encode(payload)); }
     // Closes the channel (handle_close) once everything queued before this call is sent.

@@ -37,28 +37,48 @@ namespace asynchat {
 //   skip(n)     the next n bytes are framing (a header, a trailer): dropped;
 //   end()       the current message is complete: found_terminator (after which the terminator is read again, so a
 //               new one set there applies to the rest of the input, as for the built-in kinds);
-//   hold()      the rule cannot decide with this input: the framer keeps these bytes (at most max_hold() of them)
-//               and asks again when more have arrived. hold() must not change the rule's state, and a rule given
-//               max_hold() bytes or more must not hold;
+//   hold()      the rule cannot decide with this input: the framer keeps these bytes (fewer than max_hold() of
+//               them) and asks again when more have arrived. hold() must not change the rule's state; a rule given
+//               max_hold() bytes or more must not hold (std::logic_error), one given none always may;
 //   fail(why)   the input is not this framing: the framer resets and throws framing_error (the channel's
 //               handle_error then closes it, since the stream is out of step);
 //   too_long(n) the message announced is n bytes, over the framer's max_message (passed to next()): the framer
 //               resets and throws message_too_long before any of its payload is read.
 // The input may be empty (after the last byte was consumed): that is how a rule says end() for a message whose
 // last byte just arrived, or hold() for "nothing more yet". A rule has state (where it is inside a message); the
-// framer calls start() when the rule becomes the terminator, and the rule resets itself after end().
+// framer calls start() when the rule becomes the terminator (and on reset()), and the rule resets itself after
+// end(). Contract violations are std::logic_error, never a hang: deliver/skip of 0 bytes or more than given, end()
+// with nothing consumed since the last end(), hold() of max_hold() bytes or more.
 struct rule_step {
     enum class kind : unsigned char { deliver, skip, end, hold, fail, too_long };
     kind what;
-    std::size_t bytes = 0;   // deliver, skip: how many; too_long: the length announced
-    const char* reason = ""; // fail: a static string saying what was wrong
+    // Two words, so that a step comes back in registers: the framer asks for several per message.
+    union {
+        std::size_t bytes = 0; // deliver, skip: how many; too_long: the length announced
+        const char* why;       // fail
+    };
+    // fail: a static string saying what was wrong; "" for the other kinds.
+    const char* reason() const noexcept { return what == kind::fail ? why : ""; }
 
-    static rule_step deliver(std::size_t n) noexcept { return {kind::deliver, n}; }
-    static rule_step skip(std::size_t n) noexcept { return {kind::skip, n}; }
-    static rule_step end() noexcept { return {kind::end}; }
-    static rule_step hold() noexcept { return {kind::hold}; }
-    static rule_step fail(const char* why) noexcept { return {kind::fail, 0, why}; }
-    static rule_step too_long(std::size_t announced) noexcept { return {kind::too_long, announced}; }
+    static rule_step deliver(std::size_t n) noexcept { return with(kind::deliver, n); }
+    static rule_step skip(std::size_t n) noexcept { return with(kind::skip, n); }
+    static rule_step end() noexcept { return with(kind::end, 0); }
+    static rule_step hold() noexcept { return with(kind::hold, 0); }
+    static rule_step fail(const char* reason) noexcept {
+        rule_step s;
+        s.what = kind::fail;
+        s.why = reason;
+        return s;
+    }
+    static rule_step too_long(std::size_t announced) noexcept { return with(kind::too_long, announced); }
+
+private:
+    static rule_step with(kind k, std::size_t n) noexcept {
+        rule_step s;
+        s.what = k;
+        s.bytes = n;
+        return s;
+    }
 };
 
 class framing_rule {
@@ -251,7 +271,10 @@ private:
 
     std::size_t drain_carry(std::string& head, bool is_prefix, std::string_view data, framer_sink& sink,
                             std::uint64_t epoch, std::string& head_left);
+    void feed_in_order(std::string_view input, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
     std::size_t scan(std::string_view data, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
+    [[gnu::noinline]] std::size_t scan_rule(std::string_view data, std::size_t pos, framer_sink& sink,
+                                            std::uint64_t epoch);
     struct rule_result {
         enum class state : unsigned char { ended, switched, held, stopped } how;
         std::size_t pos;
@@ -259,7 +282,12 @@ private:
     rule_result run_rule(std::string_view input, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
     std::size_t drain_rule_carry(std::string_view h, std::string_view data, framer_sink& sink, std::uint64_t epoch,
                                  std::size_t& consumed);
-    void check_limit(std::size_t n);
+    // Inline, with the throw out of line: it runs once per piece delivered.
+    void check_limit(std::size_t n) {
+        if (max_message_ != 0 && collected_ + n > max_message_) [[unlikely]]
+            throw_too_long(collected_ + n);
+    }
+    [[noreturn, gnu::cold]] void throw_too_long(std::size_t attempted);
     bool deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch);
     bool fire(framer_sink& sink, std::uint64_t epoch);
 

@@ -22,7 +22,8 @@ namespace asynchat {
 // The first of several delimiters to occur ends the message; where two start at the same place the longest wins,
 // so {"\r\n", "\n"} takes "a\r\n" as "a" (not "a\r"). What it serves: line protocols that must accept both CRLF and
 // bare LF (Netty's LineBasedFrameDecoder, HTTP/1.x's tolerant parsers); record formats with alternative separators.
-// Cost: one search per delimiter per message.
+// Cost: one search per delimiter per message, in a window that doubles until it holds the answer, so O(message)
+// per delimiter even for one that never occurs in a large read.
 class any_delimiter final : public framing_rule {
 public:
     // Delimiters must be non-empty; std::invalid_argument otherwise, or for an empty list.
@@ -31,7 +32,10 @@ public:
 
     rule_step next(std::string_view input, std::size_t max_message) override;
     std::size_t max_hold() const noexcept override { return longest_; }
-    void start() noexcept override { at_delimiter_ = 0; }
+    void start() noexcept override {
+        at_delimiter_ = 0;
+        ahead_ = no_delimiter;
+    }
     std::string describe() const override;
 
     // Which delimiter ended the last message (an index into the list given), for protocols that care.
@@ -40,14 +44,16 @@ public:
 private:
     std::vector<std::string> delimiters_;
     std::size_t longest_ = 0;
+    static constexpr std::size_t no_delimiter = static_cast<std::size_t>(-1);
     std::size_t at_delimiter_ = 0; // length of the delimiter found at the start of the input (0: none yet)
+    std::size_t ahead_ = no_delimiter; // the delimiter the last search found just after the payload it delivered
     std::size_t last_ = 0;
 };
 
 // A fixed-size length field, then that many payload bytes. What it serves: Twisted's Int8/Int16/Int32StringReceiver
-// (1, 2, 4 bytes, big-endian), Netty's LengthFieldBasedFrameDecoder, and every "u32 length then payload" protocol
-// (PostgreSQL and MySQL frames count their header: length_adjustment = -4 there). A length over max_message is
-// refused (message_too_long) as soon as the field is read, before any payload.
+// (1, 2, 4 bytes, big-endian), Netty's LengthFieldBasedFrameDecoder, and every "u32 length then payload" protocol;
+// where the field counts itself (PostgreSQL's message length does), length_adjustment = -header_bytes. A length
+// over max_message is refused (message_too_long) as soon as the field is read, before any payload.
 class length_prefixed final : public framing_rule {
 public:
     enum class byte_order : unsigned char { big, little };

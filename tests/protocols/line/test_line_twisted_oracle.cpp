@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -27,30 +28,17 @@
 
 using namespace line_test;
 using chat_test::from_hex;
-using chat_test::shell_quote;
+using chat_test::python_can;
+using chat_test::run_oracle;
+using chat_test::twisted_python;
 using chat_test::to_hex;
 
 namespace {
 
-// The first interpreter that can import Twisted's LineReceiver, or "".
-const std::string& twisted_python() {
-    static const std::string found = [] {
-        std::vector<std::string> candidates;
-        if (const char* p = std::getenv("ASYNCHAT_TWISTED_PYTHON"); p && *p) candidates.emplace_back(p);
-        candidates.insert(candidates.end(), {"/usr/bin/python3", "python3"});
-        for (const auto& c : candidates) {
-            const std::string cmd = shell_quote(c) + " -c 'import twisted.protocols.basic' >/dev/null 2>&1";
-            if (std::system(cmd.c_str()) == 0) return c;
-        }
-        return std::string();
-    }();
-    return found;
-}
-
 boost::test_tools::assertion_result have_twisted(boost::unit_test::test_unit_id) {
-    if (!twisted_python().empty()) return true;
+    if (python_can(twisted_python(), "import twisted.protocols.basic")) return true;
     boost::test_tools::assertion_result r(false);
-    r.message() << "no python3 with Twisted (set ASYNCHAT_TWISTED_PYTHON)";
+    r.message() << twisted_python() << " cannot import Twisted (Debian package python3-twisted)";
     return r;
 }
 
@@ -78,31 +66,13 @@ std::string ours(const line_case& c) {
 }
 
 std::vector<std::string> theirs(const std::vector<line_case>& cases) {
-    const auto dir = std::filesystem::temp_directory_path();
-    const std::string stem = "asynchat-line-oracle-" + std::to_string(::getpid());
-    const auto in = dir / (stem + ".in"), out = dir / (stem + ".out");
-    {
-        std::ofstream os(in, std::ios::binary);
-        for (const auto& c : cases) {
-            os << "case " << to_hex(c.delimiter) << ' ' << c.max_length << '\n';
-            for (const auto& ch : c.chunks) os << "chunk " << to_hex(ch) << '\n';
-            os << "end\n";
-        }
+    std::ostringstream os;
+    for (const auto& c : cases) {
+        os << "case " << to_hex(c.delimiter) << ' ' << c.max_length << '\n';
+        for (const auto& ch : c.chunks) os << "chunk " << to_hex(ch) << '\n';
+        os << "end\n";
     }
-    const std::string cmd = shell_quote(twisted_python()) + " " + shell_quote(LINE_ORACLE_SCRIPT) + " < " +
-                            shell_quote(in.string()) + " > " + shell_quote(out.string());
-    const int rc = std::system(cmd.c_str());
-    BOOST_REQUIRE_MESSAGE(rc == 0, "oracle failed: " << cmd);
-    std::vector<std::string> results;
-    std::ifstream is(out, std::ios::binary);
-    std::string line, current;
-    while (std::getline(is, line)) {
-        current += line + "\n";
-        if (line == "end") results.push_back(std::exchange(current, {}));
-    }
-    std::filesystem::remove(in);
-    std::filesystem::remove(out);
-    return results;
+    return run_oracle(twisted_python(), LINE_ORACLE_SCRIPT, os.str());
 }
 
 // The output formats decoded, for a readable failure.
