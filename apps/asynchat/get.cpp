@@ -1,5 +1,7 @@
 #include "get.hpp"
 
+#include "server_options.hpp"
+
 #include <cstdio>
 #include <iostream>
 
@@ -26,7 +28,7 @@ void add_get_command(CLI::App& app, get_options& opts) {
         ->capture_default_str();
     get->add_flag("--head", opts.head, "send HEAD instead of GET (no body)");
     get->add_option("--timeout", opts.timeout, "seconds without traffic before giving up (0: never)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(timeout_seconds)
         ->capture_default_str();
     get->callback([&opts] { opts.selected = true; });
 }

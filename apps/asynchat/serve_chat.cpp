@@ -7,15 +7,15 @@ namespace asynchat_cli {
 void add_chat_room_options(CLI::App& cmd, chat_command_options& opts, const std::string& prefix) {
     cmd.add_option("--" + prefix + "max-line", opts.room.max_line,
                    "longest chat line in bytes; a longer one gets 'ERR line too long' and is dropped")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least_one)
         ->capture_default_str();
     cmd.add_option("--" + prefix + "max-pending", opts.room.max_pending,
                    "bytes queued for one chat client before it is disconnected (a client that does not read)")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least_one)
         ->capture_default_str();
     cmd.add_option("--" + prefix + "idle-timeout", opts.idle_timeout,
                    "seconds without a byte from a chat client before it is closed (0: never)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(timeout_seconds)
         ->capture_default_str();
 }
 

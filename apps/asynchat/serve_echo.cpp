@@ -13,16 +13,6 @@ namespace asynchat_cli {
 
 namespace {
 
-const CLI::Validator at_least_one(
-    [](std::string& text) {
-        try {
-            if (std::stoll(text) >= 1) return std::string();
-        } catch (const std::exception&) {
-        }
-        return "must be a whole number of at least 1, not " + text;
-    },
-    "N>=1");
-
 class echo_channel final : public asynchat::async_chat {
 public:
     echo_channel(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats)

@@ -15,15 +15,15 @@ void add_http_limit_options(CLI::App& cmd, http_command_options& opts, const std
         ->capture_default_str();
     cmd.add_option("--" + prefix + "max-request-line", opts.http.max_request_line,
                    "longest request line in bytes; a longer one gets 414")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least_one)
         ->capture_default_str();
     cmd.add_option("--" + prefix + "max-header-bytes", opts.http.max_header_bytes,
                    "most bytes of header fields per request; more get 431")
-        ->check(CLI::PositiveNumber)
+        ->check(at_least_one)
         ->capture_default_str();
     cmd.add_option("--" + prefix + "idle-timeout", opts.idle_timeout,
                    "seconds without traffic before a connection is closed (0: never)")
-        ->check(CLI::NonNegativeNumber)
+        ->check(timeout_seconds)
         ->capture_default_str();
 }
 

@@ -23,6 +23,28 @@ private:
 
 } // namespace
 
+const CLI::Validator at_least_one(
+    [](std::string& text) {
+        try {
+            std::size_t used = 0;
+            if (std::stoll(text, &used) >= 1 && used == text.size()) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "must be a whole number of at least 1, not " + text;
+    },
+    "N>=1");
+
+const CLI::Validator timeout_seconds(
+    [](std::string& text) {
+        try {
+            std::size_t used = 0;
+            if (std::stod(text, &used) >= 0 && used == text.size()) return std::string();
+        } catch (const std::exception&) {
+        }
+        return "must be a number of seconds, 0 or more, not " + text;
+    },
+    "SECONDS");
+
 void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
     // Resolved while parsing, so that a host that cannot be used is a bad argument (exit 2), not a failed start.
     cmd.add_option("--host", opts.host, "address to listen on")

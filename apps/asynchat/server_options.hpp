@@ -38,6 +38,11 @@ int run_services(const std::string& backend, std::vector<service_spec> services,
 // A single service: prints "listening on HOST:PORT".
 int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept);
 
+// Validators whose errors a user can read ("must be a whole number of at least 1, not 0"; CLI11's own number
+// ranges print the limits of a double).
+extern const CLI::Validator at_least_one;    // a whole number >= 1: counts and sizes
+extern const CLI::Validator timeout_seconds; // a number >= 0: timeouts, where 0 means none
+
 // C escapes as a shell user types them: \r \n \t \\ \xHH. Throws CLI::ValidationError naming what is wrong.
 std::string unescape(const std::string& text);
 
