@@ -39,6 +39,7 @@ void add_all_command(CLI::App& serve, all_options& opts) {
         ->check(CLI::ExistingDirectory);
     add_chat_room_options(*all, opts.chat, "chat-");
     add_http_limit_options(*all, opts.http); // --idle-timeout is HTTP's; the chat room has --chat-idle-timeout
+    add_echo_idle_option(*all, opts.echo, "echo-");
     all->callback([&opts] {
         // Echo every line exactly as sent: LF ends a line, so a CRLF client gets its CR back too (nc-friendly).
         opts.echo.delimiter = "\n";
@@ -77,12 +78,15 @@ int run_all(all_options& opts) {
 
     std::vector<service_spec> services;
     services.push_back({"echo", opts.server.host, opts.echo_port,
-                        [&](asyncore::socket s) { accept_echo(std::move(s), opts.echo, &echo_stats); }});
-    services.push_back({"chat", opts.server.host, opts.chat_port, [&](asyncore::socket s) { room.join(std::move(s)); }});
-    services.push_back({"http", opts.server.host, opts.http_port, [&](asyncore::socket s) {
+                        [&](asyncore::socket s) { accept_echo(std::move(s), opts.echo, &echo_stats); }, &echo_stats, ""});
+    services.push_back({"chat", opts.server.host, opts.chat_port, [&](asyncore::socket s) { room.join(std::move(s)); },
+                        &chat_stats, chat_over_capacity_reply});
+    services.push_back({"http", opts.server.host, opts.http_port,
+                        [&](asyncore::socket s) {
                             asyncore::make<http::server_channel>(std::move(s), router, opts.http.http, &http_stats);
-                        }});
-    return run_services(opts.server.backend, std::move(services), [&](std::size_t i, const std::string& where) {
+                        },
+                        &http_stats, http::over_capacity_response()});
+    return run_services(opts.server, std::move(services), [&](std::size_t i, const std::string& where) {
         addresses[i] = where;
     });
 }

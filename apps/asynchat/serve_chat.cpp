@@ -4,6 +4,8 @@
 
 namespace asynchat_cli {
 
+const std::string chat_over_capacity_reply = "ERR server full\r\n";
+
 void add_chat_room_options(CLI::App& cmd, chat_command_options& opts, const std::string& prefix) {
     cmd.add_option("--" + prefix + "max-line", opts.room.max_line,
                    "longest chat line in bytes; a longer one gets 'ERR line too long' and is dropped")
@@ -30,8 +32,10 @@ int run_chat(const chat_command_options& opts) {
     // The option is a plain number of seconds (what CLI11 parses); the room takes a duration.
     asynchat::line::chat_options room_options = opts.room;
     room_options.idle_timeout = std::chrono::duration<double>(opts.idle_timeout);
-    asynchat::line::chat_room room(room_options);
-    return run_server(opts.server, [&room](asyncore::socket sock) { room.join(std::move(sock)); });
+    asynchat::service_stats stats;
+    asynchat::line::chat_room room(room_options, &stats);
+    return run_server(opts.server, [&room](asyncore::socket sock) { room.join(std::move(sock)); }, &stats,
+                      chat_over_capacity_reply);
 }
 
 } // namespace asynchat_cli

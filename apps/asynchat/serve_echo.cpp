@@ -5,8 +5,10 @@
 // connection as soon as the prefix is read, before any of the payload is.
 #include "serve_echo.hpp"
 
+#include <chrono>
 #include <iostream>
 
+#include <asyncore/idle_timer.hpp>
 #include <asynchat/async_chat.hpp>
 
 namespace asynchat_cli {
@@ -28,6 +30,21 @@ public:
         }
         // With no terminator the whole stream is one message: nothing accumulates, so there is nothing to bound.
         if (opts.mode != echo_options::framing::raw) set_max_message(opts.max_message);
+        idle_.start(map(), std::chrono::duration<double>(opts.idle_timeout), [this] { close(); });
+    }
+
+    // Traffic either way keeps the connection: a client reading a long echo slowly is not idle.
+    void handle_read() override {
+        idle_.touch();
+        async_chat::handle_read();
+    }
+    void handle_received(std::string_view bytes) override {
+        idle_.touch();
+        async_chat::handle_received(bytes);
+    }
+    void handle_write() override {
+        idle_.touch();
+        async_chat::handle_write();
     }
 
     void collect_incoming_data(std::string_view data) override {
@@ -63,6 +80,7 @@ public:
     }
 
     void close() override {
+        idle_.stop();
         counted_.release();
         async_chat::close();
     }
@@ -76,9 +94,17 @@ private:
     asynchat::service_stats* stats_;
     asynchat::connection_count counted_;
     std::string message_;
+    asyncore::idle_timer idle_;
 };
 
 } // namespace
+
+void add_echo_idle_option(CLI::App& cmd, echo_options& opts, const std::string& prefix) {
+    cmd.add_option("--" + prefix + "idle-timeout", opts.idle_timeout,
+                   "seconds without traffic before an echo connection is closed (0: never)")
+        ->check(timeout_seconds)
+        ->capture_default_str();
+}
 
 void add_echo_command(CLI::App& serve, echo_options& opts) {
     auto* echo = serve.add_subcommand("echo", "echo every message back");
@@ -97,6 +123,7 @@ void add_echo_command(CLI::App& serve, echo_options& opts) {
     echo->add_option("--max-message", opts.max_message, "largest message in bytes; a longer one closes its connection")
         ->check(at_least_one)
         ->capture_default_str();
+    add_echo_idle_option(*echo, opts);
     echo->callback([&opts, count, raw, prefix] {
         if (*count) opts.mode = echo_options::framing::count;
         if (*raw) opts.mode = echo_options::framing::raw;
@@ -113,7 +140,9 @@ void accept_echo(asyncore::socket sock, const echo_options& opts, asynchat::serv
 }
 
 int run_echo(const echo_options& opts) {
-    return run_server(opts.server, [&opts](asyncore::socket sock) { accept_echo(std::move(sock), opts); });
+    asynchat::service_stats stats;
+    return run_server(opts.server, [&](asyncore::socket sock) { accept_echo(std::move(sock), opts, &stats); },
+                      &stats);
 }
 
 } // namespace asynchat_cli

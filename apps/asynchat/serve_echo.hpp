@@ -17,11 +17,14 @@ struct echo_options {
     std::size_t count = 0;
     std::size_t length_prefix = 0; // header bytes of --length-prefix: 1, 2, 4 or 8 (big-endian)
     std::size_t max_message = 1 << 20;
+    double idle_timeout = 300; // seconds without a byte either way before a connection is closed; 0: never
     bool raw = false;
     bool selected = false;
 };
 
 void add_echo_command(CLI::App& serve, echo_options& opts);
+// --idle-timeout, with `prefix` before the name (serve all uses "echo-").
+void add_echo_idle_option(CLI::App& cmd, echo_options& opts, const std::string& prefix = "");
 int run_echo(const echo_options& opts);
 // The channel of one echo connection, counting into stats when given (serve all).
 void accept_echo(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats = nullptr);

@@ -25,6 +25,11 @@ void add_http_limit_options(CLI::App& cmd, http_command_options& opts, const std
                    "seconds without traffic before a connection is closed (0: never)")
         ->check(timeout_seconds)
         ->capture_default_str();
+    cmd.add_option("--" + prefix + "header-timeout", opts.header_timeout,
+                   "seconds from the first byte of a request to the end of its header fields; slower gets 408 "
+                   "(0: no deadline)")
+        ->check(timeout_seconds)
+        ->capture_default_str();
 }
 
 void add_http_root_option(CLI::App& cmd, http_command_options& opts, const std::string& prefix) {
@@ -44,6 +49,7 @@ void add_http_root_option(CLI::App& cmd, http_command_options& opts, const std::
 
 void finish_http_options(http_command_options& opts) {
     opts.http.idle_timeout = std::chrono::duration<double>(opts.idle_timeout);
+    opts.http.header_timeout = std::chrono::duration<double>(opts.header_timeout);
 }
 
 void add_http_command(CLI::App& serve, http_command_options& opts) {
@@ -79,9 +85,12 @@ int run_http(const http_command_options& opts) {
         return 2;
     }
     asynchat::service_stats stats;
-    return run_server(opts.server, [&](asyncore::socket sock) {
-        asyncore::make<asynchat::http::server_channel>(std::move(sock), routes, opts.http, &stats);
-    });
+    return run_server(
+        opts.server,
+        [&](asyncore::socket sock) {
+            asyncore::make<asynchat::http::server_channel>(std::move(sock), routes, opts.http, &stats);
+        },
+        &stats, asynchat::http::over_capacity_response());
 }
 
 } // namespace asynchat_cli

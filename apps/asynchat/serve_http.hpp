@@ -17,10 +17,11 @@ struct http_command_options {
     std::string root;
     asynchat::http::server_options http;
     double idle_timeout = 30;
+    double header_timeout = 10;
     bool selected = false;
 };
 
-// Adds the HTTP limits (--max-body, --idle-timeout, --max-request-line, --max-header-bytes) to cmd, with `prefix`
+// Adds the HTTP limits (--max-body, --idle-timeout, --header-timeout, --max-request-line, --max-header-bytes) to cmd, with `prefix`
 // before each name (serve all uses "http-"). The callback of cmd must call finish_http_options.
 void add_http_limit_options(CLI::App& cmd, http_command_options& opts, const std::string& prefix = "");
 // Adds --root (required, a readable directory).

@@ -1,24 +1,50 @@
 #include "server_options.hpp"
 
+#include <chrono>
 #include <iostream>
+
+#include <sys/socket.h>
 
 namespace asynchat_cli {
 
 namespace {
 
-class listener final : public asyncore::dispatcher {
+// A service's listener: --max-connections on top of asyncore::listener's accept path, and its log on stderr.
+class service_listener final : public asyncore::listener {
 public:
-    listener(const asyncore::address& where, std::function<void(asyncore::socket)> on_accept)
-        : on_accept_(std::move(on_accept)) {
-        create_socket(where.family());
-        set_reuse_addr();
-        bind(where);
-        listen(1024);
+    service_listener(const asyncore::address& where, service_spec& spec, std::size_t max_connections)
+        : listener(where), on_accept_(std::move(spec.on_accept)), stats_(spec.stats),
+          reply_(std::move(spec.over_capacity_reply)), max_connections_(max_connections) {}
+
+    void handle_accepted(asyncore::socket sock, asyncore::address) override {
+        if (stats_ && stats_->connections_open >= max_connections_) {
+            refuse(sock);
+            return;
+        }
+        on_accept_(std::move(sock));
     }
-    void handle_accepted(asyncore::socket sock, asyncore::address) override { on_accept_(std::move(sock)); }
+
+    void log_info(std::string_view message, std::string_view) override {
+        std::cerr << "asynchat: " << message << '\n';
+    }
 
 private:
+    // Over the limit: the reply, then the close; the connections already open are untouched. A fresh socket's
+    // send buffer takes a short reply whole, so one non-blocking send suffices. What the client sent already is
+    // read first: closing a socket with unread input sends a reset, which can destroy the reply in flight.
+    void refuse(asyncore::socket& sock) {
+        char scratch[4096];
+        for (int i = 0; i < 16 && sock.recv_some(scratch, sizeof scratch) > 0; ++i) {
+        }
+        if (!reply_.empty()) (void)sock.send_some(reply_.data(), reply_.size());
+        ::shutdown(sock.fileno(), SHUT_WR);
+        sock.close();
+    }
+
     std::function<void(asyncore::socket)> on_accept_;
+    asynchat::service_stats* stats_;
+    std::string reply_;
+    std::size_t max_connections_;
 };
 
 } // namespace
@@ -63,21 +89,35 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
     cmd.add_option("--backend", opts.backend, "event loop backend")
         ->check(CLI::IsMember(asyncore::backend_names()))
         ->capture_default_str();
+    cmd.add_option("--max-connections", opts.max_connections,
+                   "open connections per service; one more gets a short busy reply and is closed")
+        ->check(at_least_one)
+        ->capture_default_str();
+    cmd.add_option("--shutdown-timeout", opts.shutdown_timeout,
+                   "seconds after SIGTERM/SIGINT for connections to finish before they are cut off")
+        ->check(timeout_seconds)
+        ->capture_default_str();
 }
 
-int run_services(const std::string& backend, std::vector<service_spec> services,
+int run_services(const server_options& opts, std::vector<service_spec> services,
                  std::function<void(std::size_t, const std::string&)> on_bound) {
     try {
-        asyncore::exit_on_signals();
-        std::vector<asyncore::ref<listener>> listeners;
+        // Before the first "listening on": a SIGTERM sent as soon as a client sees that line must be handled.
+        asyncore::graceful_loop stopper(
+            {.backend = opts.backend,
+             .map = nullptr,
+             .shutdown_timeout = std::chrono::duration<double>(opts.shutdown_timeout),
+             .on_stop = {}});
+        std::vector<asyncore::ref<service_listener>> listeners;
         for (auto& s : services) {
-            listeners.push_back(asyncore::make<listener>(asyncore::address::inet(s.host, s.port), std::move(s.on_accept)));
+            listeners.push_back(
+                asyncore::make<service_listener>(asyncore::address::inet(s.host, s.port), s, opts.max_connections));
             const std::string where = listeners.back()->sock().getsockname().to_string();
             if (on_bound) on_bound(listeners.size() - 1, where);
             if (!s.name.empty()) std::cout << s.name << ' ';
             std::cout << "listening on " << where << std::endl;
         }
-        asyncore::loop({.backend = backend});
+        stopper.run();
     } catch (const asyncore::exit_now&) {
         return 0;
     } catch (const std::exception& e) {
@@ -87,8 +127,9 @@ int run_services(const std::string& backend, std::vector<service_spec> services,
     return 0;
 }
 
-int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept) {
-    return run_services(opts.backend, {{"", opts.host, opts.port, std::move(on_accept)}});
+int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept,
+               asynchat::service_stats* stats, std::string over_capacity_reply) {
+    return run_services(opts, {{"", opts.host, opts.port, std::move(on_accept), stats, std::move(over_capacity_reply)}});
 }
 
 std::string unescape(const std::string& text) {

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <asyncore/asyncore.hpp>
+#include <asynchat/service_stats.hpp>
 
 namespace asynchat_cli {
 
@@ -16,9 +17,12 @@ struct server_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;
     std::string backend{asyncore::default_backend()};
+    std::size_t max_connections = 10000; // open connections per service; one more gets the over-capacity reply
+    double shutdown_timeout = 5;         // seconds the drain after SIGTERM may last
 };
 
-// --host, --port (unless with_port is false: serve all has one port option per service) and --backend.
+// --host, --port (unless with_port is false: serve all has one port option per service), --backend,
+// --max-connections and --shutdown-timeout.
 void add_server_options(CLI::App& cmd, server_options& opts, bool with_port = true);
 
 // One listening service of a server process: where it listens and what an accepted socket becomes.
@@ -27,16 +31,27 @@ struct service_spec {
     std::string host;
     std::uint16_t port;
     std::function<void(asyncore::socket)> on_accept;
+    // The service's figures; its connections_open is what --max-connections is checked against (no limit when
+    // null). Must outlive run_services.
+    asynchat::service_stats* stats = nullptr;
+    // Sent to a connection over --max-connections before it is closed: the protocol's "busy" reply (HTTP's 503,
+    // SMTP's 421, chat's "ERR server full"); empty: closed without a word (echo, where any bytes would read as
+    // an echo).
+    std::string over_capacity_reply;
 };
 
-// Makes every listener in one map, prints "[NAME ]listening on HOST:PORT" for each (flushed) and tells on_bound
-// (service index, "HOST:PORT"), then loops on `backend` until SIGINT/SIGTERM. Returns the process exit status
-// (1, with one line on stderr, if a listener cannot be made).
-int run_services(const std::string& backend, std::vector<service_spec> services,
+// Makes every listener in one map (asyncore::listener: out of descriptors, it closes new connections unserved
+// instead of spinning), prints "[NAME ]listening on HOST:PORT" for each (flushed) and tells on_bound (service
+// index, "HOST:PORT"), then loops on opts.backend until SIGINT/SIGTERM, and drains (asyncore::graceful_loop):
+// the listeners close, every connection is asked to finish (handle_shutdown), and the process waits for them up
+// to opts.shutdown_timeout. Returns the process exit status: 0 after a signal, 1 (with one line on stderr) if a
+// listener cannot be made.
+int run_services(const server_options& opts, std::vector<service_spec> services,
                  std::function<void(std::size_t, const std::string&)> on_bound = {});
 
 // A single service: prints "listening on HOST:PORT".
-int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept);
+int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept,
+               asynchat::service_stats* stats = nullptr, std::string over_capacity_reply = {});
 
 // Validators whose errors a user can read ("must be a whole number of at least 1, not 0"; CLI11's own number
 // ranges print the limits of a double).

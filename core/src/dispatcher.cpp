@@ -92,6 +92,8 @@ void dispatcher::handle_close() {
     close();
 }
 
+void dispatcher::handle_shutdown() { close(); }
+
 void dispatcher::handle_error() {
     std::string self;
     try {

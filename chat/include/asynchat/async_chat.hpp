@@ -108,6 +108,8 @@ public:
     void handle_read() override;
     void handle_write() override;
     void handle_close() override;
+    // The server is stopping (asyncore::run_until_stopped): close once what is queued has been sent.
+    void handle_shutdown() override { close_when_done(); }
     bool readable() override;
     bool writable() override;
 

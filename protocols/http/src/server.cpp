@@ -115,6 +115,12 @@ std::string serialize_head(const response& resp, std::uint64_t content_length, b
     return head;
 }
 
+std::string over_capacity_response() {
+    response resp = response::text(503, "503 Service Unavailable: too many connections, try again later\n");
+    resp.headers.emplace_back("Retry-After", "1");
+    return serialize_head(resp, resp.body.size(), false) + resp.body;
+}
+
 std::string_view content_type_for(std::string_view filename) noexcept {
     static const std::unordered_map<std::string_view, std::string_view> types{
         {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
@@ -155,7 +161,10 @@ server_channel::server_channel(const router& routes, const server_options& optio
 
 // The queue's producers count themselves in live_producers_, a member of this class: they must go before it does
 // (async_chat, the base holding the queue, is destroyed after this class's members).
-server_channel::~server_channel() { output().clear(); }
+server_channel::~server_channel() {
+    header_timer_.cancel();
+    output().clear();
+}
 
 // A body producer that keeps live_producers_ up to date: made when the response is queued, destroyed when the
 // queue is done with it (or cleared).
@@ -242,13 +251,62 @@ void server_channel::handle_close() {
 }
 
 void server_channel::collect_incoming_data(std::string_view data) {
+    start_header_clock();
     parser_.collect_incoming_data(data);
     if (parser_.failed()) after_parser();
 }
 
 void server_channel::found_terminator() {
+    start_header_clock();
     parser_.found_terminator();
     after_parser();
+}
+
+void server_channel::start_header_clock() {
+    using st = request_parser::state;
+    if (in_headers_ || input_done_) return;
+    if (parser_.current() != st::request_line && parser_.current() != st::headers) return;
+    if (options_.header_timeout <= std::chrono::duration<double>::zero()) return;
+    in_headers_ = true;
+    // One clock read per request. The timer is not re-armed per request: an armed one that falls due early (for
+    // an earlier request) looks at headers_began_ and re-arms itself for the rest, as idle_timer does.
+    headers_began_ = asyncore::clock::now();
+    if (!header_timer_.pending())
+        header_timer_ = map().call_later(options_.header_timeout, [this] { header_clock_due(); });
+}
+
+void server_channel::header_clock_due() {
+    if (!in_headers_ || input_done_ || done_) return; // re-armed by the next request's first byte
+    const auto deadline =
+        headers_began_ + std::chrono::duration_cast<asyncore::clock::duration>(options_.header_timeout);
+    const auto now = asyncore::clock::now();
+    if (now < deadline) {
+        header_timer_ = map().call_later(deadline - now, [this] { header_clock_due(); });
+        return;
+    }
+    refuse(408, "request header fields not received in time");
+}
+
+void server_channel::refuse(int status, std::string_view reason) {
+    in_headers_ = false;
+    if (deferred_head_ < deferred_.size()) {
+        // Answered in order, after the requests parsed before it.
+        deferred_error_ = status;
+        deferred_error_reason_ = std::string(reason);
+    } else {
+        answer_error(status, reason);
+    }
+    stop_reading_requests();
+}
+
+void server_channel::handle_shutdown() {
+    shutting_down_ = true;
+    if (done_) return; // the last response is queued with the close behind it
+    // A request in hand is answered (with Connection: close, see answer()); the deadlines still bound it.
+    if (in_headers_ || parser_.current() == request_parser::state::body || deferred_head_ < deferred_.size()) return;
+    done_ = true;
+    stop_reading_requests();
+    close_when_done();
 }
 
 void server_channel::stop_reading_requests() {
@@ -260,6 +318,8 @@ void server_channel::stop_reading_requests() {
 void server_channel::after_parser() {
     if (input_done_) return;
     resume(); // string_transport drains the queue without a write event: the next bytes are the next chance
+    if (parser_.current() != request_parser::state::request_line && parser_.current() != request_parser::state::headers)
+        in_headers_ = false; // complete, in the body, or failed: the header deadline is met (or moot)
     if (parser_.complete()) {
         request& req = parser_.current_request();
         const bool last = !req.keep_alive;
@@ -273,13 +333,7 @@ void server_channel::after_parser() {
         }
         parser_.next();
     } else if (parser_.failed()) {
-        if (deferred_head_ < deferred_.size()) {
-            deferred_error_ = parser_.error_status();
-            deferred_error_reason_ = parser_.error_reason();
-        } else {
-            answer_error(parser_.error_status(), parser_.error_reason());
-        }
-        stop_reading_requests();
+        refuse(parser_.error_status(), parser_.error_reason());
         return;
     }
     if (parser_.terminator_version() != term_seen_) {
@@ -298,7 +352,7 @@ void server_channel::answer(request& req) {
                   << '\n';
         resp = response::text(500, "500 Internal Server Error\n");
     }
-    const bool keep_alive = req.keep_alive;
+    const bool keep_alive = req.keep_alive && !shutting_down_;
     send_response(resp, &req, keep_alive);
     if (!keep_alive) {
         done_ = true;
@@ -341,6 +395,8 @@ void server_channel::handle_error() {
 }
 
 void server_channel::close() {
+    header_timer_.cancel();
+    in_headers_ = false;
     idle_.stop();
     counted_.release();
     async_chat::close();

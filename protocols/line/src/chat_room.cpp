@@ -163,16 +163,27 @@ void chat_member::line_received(std::string_view line) {
             send_line("ERR bad nick");
         }
     } else if (command_is(line, "quit", rest) && rest.empty()) {
-        send_line("BYE");
-        room_->leave(*this);
-        room_ = nullptr;
-        close_when_done();
-        // What the client sent after QUIT in the same read is not framed at all: no line of it is broadcast,
-        // and no "ERR line too long" follows the BYE.
-        input_framer().reset();
+        leave_with("BYE");
     } else if (!line.empty()) {
         room_->broadcast(*this, line);
     }
+}
+
+void chat_member::leave_with(std::string_view farewell) {
+    send_line(farewell);
+    if (room_) room_->leave(*this);
+    room_ = nullptr;
+    close_when_done();
+    // What the client sent after QUIT in the same read is not framed at all: no line of it is broadcast, and no
+    // "ERR line too long" follows the BYE.
+    input_framer().reset();
+}
+
+void chat_member::handle_shutdown() {
+    if (room_)
+        leave_with("BYE server shutting down");
+    else
+        close_when_done(); // it had left already (QUIT): its BYE is queued
 }
 
 void chat_member::line_length_exceeded(std::size_t) {

@@ -78,6 +78,10 @@ struct server_options {
     std::size_t max_header_bytes = 65536;           // all header lines together; more: 431
     std::size_t max_body = 16u << 20;               // largest Content-Length accepted; more: 413
     std::chrono::duration<double> idle_timeout{30}; // seconds without traffic before the connection closes; 0: never
+    // From the first byte of a request (blank lines before it included) until its header fields are complete: a
+    // client slower than this gets 408 and the connection closes. The idle timeout cannot catch a client that
+    // dribbles a byte now and then (slowloris), since every byte is traffic. 0: no deadline.
+    std::chrono::duration<double> header_timeout{10};
     // Queued response bytes past which the channel answers no further pipelined request (and reads no more)
     // until the peer has read them, so that a client pipelining requests without reading the answers cannot make
     // the server buffer without bound. A body streamed from a producer (a file) holds the next request back the
@@ -110,6 +114,9 @@ public:
     void handle_close() override;
     void handle_error() override;
     void close() override;
+    // The server is stopping: a connection between requests closes once its output is sent; one with a request
+    // in hand (arriving, parsed and waiting, or being answered) answers it with "Connection: close" and closes.
+    void handle_shutdown() override;
 
 private:
     class tracked_producer;
@@ -122,6 +129,10 @@ private:
     void answer(request& req);
     void answer_error(int status, std::string_view reason);
     void send_response(response& resp, const request* req, bool keep_alive);
+    // The header deadline: started by the first byte of a request, stopped when its header fields are complete.
+    void start_header_clock();
+    void header_clock_due();
+    void refuse(int status, std::string_view reason);
 
     const router& routes_;
     server_options options_; // a copy: small, and the channel may outlive the caller's
@@ -135,6 +146,10 @@ private:
     int deferred_error_ = 0;             // a parse error found behind deferred requests: its status, and why
     std::string deferred_error_reason_;
     std::size_t live_producers_ = 0;     // body producers of this channel still in the output queue
+    bool shutting_down_ = false;         // handle_shutdown was called: the next response is the last
+    bool in_headers_ = false;            // a request has begun and its header fields are not complete
+    asyncore::clock::time_point headers_began_{};
+    asyncore::timer_handle header_timer_; // armed at most once per header_timeout, not per request
     asyncore::idle_timer idle_;
     connection_count counted_;
 };
@@ -142,6 +157,10 @@ private:
 // Serializes a response's status line and header fields (with Date, Server, Content-Length and Connection) into
 // one string; the body is not included. Exposed for tests and for servers that write their own channels.
 std::string serialize_head(const response& resp, std::uint64_t content_length, bool keep_alive);
+
+// The whole reply to a connection a server will not serve because it has too many (a listener's
+// --max-connections): "503 Service Unavailable" with Retry-After and Connection: close.
+std::string over_capacity_response();
 
 // "Sun, 06 Nov 1994 08:49:37 GMT" for now, formatted at most once per second per thread.
 std::string_view http_date_now();

@@ -6,6 +6,7 @@
 //   on connect          -> "HELLO guest-N"
 //   NICK name           -> "OK name"  (name: 1 to 32 of [A-Za-z0-9_-]; otherwise "ERR bad nick")
 //   QUIT                -> "BYE", then the server closes the connection
+//   (server stopping)   -> "BYE server shutting down", then the server closes the connection
 //   any other line      -> sent to every OTHER member as "<name> text" (an empty line is ignored)
 //   a line over max_line bytes -> "ERR line too long" once, the line is dropped, the connection stays
 // The command words are matched without regard to case ("nick", "Quit").
@@ -81,9 +82,13 @@ public:
     void handle_received(std::string_view bytes) override;
     void handle_error() override;
     void close() override;
+    // The server is stopping: "BYE server shutting down", then the close once the queue is sent.
+    void handle_shutdown() override;
 
 private:
     friend class chat_room;
+    // Leaves the room after a last line (QUIT's "BYE", the shutdown's): nothing the client sends after it is acted on.
+    void leave_with(std::string_view farewell);
     void setup();
     // More than max_pending bytes queued for this member (a client that does not read).
     bool backlogged() noexcept;
