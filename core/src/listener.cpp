@@ -1,11 +1,14 @@
 #include "asyncore/listener.hpp"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <system_error>
 
@@ -45,25 +48,50 @@ void listener::close() {
 
 void listener::handle_accept() {
     for (std::size_t n = 0; n < accept_batch && accepting(); ++n) {
-        std::optional<std::pair<class socket, address>> got;
-        try {
-            got = accept();
-        } catch (const std::system_error& e) {
-            if (!out_of_descriptors(e.code().value())) throw;
+        // try_accept rather than accept(): running out of descriptors is this class's business, not an
+        // exception. (It is also a path that must not lean on anything needing a descriptor, as a sanitizer's
+        // check of a thrown exception's type may.)
+        int err = 0;
+        auto got = sock().try_accept(err);
+        if (got && in_headroom(got->first.fileno())) {
+            // The lowest free descriptor is in the headroom, so at most descriptor_headroom are free: keep them.
+            got->first.close();
+            ++refused_;
             if (!exhausted_) {
                 exhausted_ = true;
-                handle_descriptors_exhausted(e.code().value());
-            }
-            if (!refuse_one()) {
-                pause();
-                return;
+                handle_descriptors_exhausted(EMFILE);
             }
             continue;
         }
-        if (!got) return; // the backlog is empty
-        exhausted_ = false;
-        handle_accepted(std::move(got->first), std::move(got->second));
+        if (got) {
+            exhausted_ = false;
+            handle_accepted(std::move(got->first), std::move(got->second));
+            continue;
+        }
+        if (err == 0) return; // the backlog is empty
+        if (!out_of_descriptors(err)) throw std::system_error(err, std::system_category(), "accept");
+        if (!exhausted_) {
+            exhausted_ = true;
+            handle_descriptors_exhausted(err);
+        }
+        if (!refuse_one()) {
+            pause();
+            return;
+        }
     }
+}
+
+bool listener::in_headroom(int fd) noexcept {
+    if (descriptor_headroom == 0) return false;
+    // The limit is read on the first accept, and again before refusing: one raised meanwhile (prlimit) counts.
+    if (ceiling_ < 0 || fd >= ceiling_) {
+        rlimit rl{};
+        ceiling_ = std::numeric_limits<int>::max();
+        if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < static_cast<rlim_t>(std::numeric_limits<int>::max()))
+            ceiling_ = std::max(0, static_cast<int>(rl.rlim_cur) - static_cast<int>(descriptor_headroom));
+    }
+    return fd >= ceiling_;
 }
 
 bool listener::refuse_one() {

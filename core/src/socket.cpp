@@ -113,7 +113,15 @@ int socket::connect_ex(const address& addr) {
 }
 
 std::optional<std::pair<socket, address>> socket::accept() {
+    int err = 0;
+    auto got = try_accept(err);
+    if (err != 0) throw_errno("accept", err);
+    return got;
+}
+
+std::optional<std::pair<socket, address>> socket::try_accept(int& err) noexcept {
     address peer;
+    err = 0;
     for (;;) {
         socklen_t len = sizeof(sockaddr_storage);
         int fd = ::accept4(fd_, peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -122,8 +130,8 @@ std::optional<std::pair<socket, address>> socket::accept() {
             return std::pair<socket, address>{socket(fd, true), peer};
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) return std::nullopt;
-        throw_errno("accept");
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNABORTED) err = errno;
+        return std::nullopt;
     }
 }
 

@@ -45,6 +45,9 @@ public:
     int connect_ex(const address& addr);
     // Returns nothing when no connection is waiting (EAGAIN) or one was aborted before we took it.
     std::optional<std::pair<socket, address>> accept();
+    // accept without exceptions: nothing, with err set to the errno (0 when no connection was waiting or one was
+    // aborted). For a caller that handles EMFILE itself (asyncore::listener).
+    std::optional<std::pair<socket, address>> try_accept(int& err) noexcept;
 
     // Raw transfers: return the byte count, or -1 with errno set (EINTR already retried). Files and pipes use
     // read(2)/write(2); sockets use recv(2)/send(2) with MSG_NOSIGNAL.
