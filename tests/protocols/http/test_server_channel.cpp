@@ -1,6 +1,7 @@
 // asynchat::http::server_channel driven through asynchat::string_transport: the real channel code with the
 // router, the static-file handler and the limits, with no socket and with the input cut as the test chooses. The
 // output is read by http_test::split_responses, not by the library's own client parser.
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <asyncore/socket_map.hpp>
 #include <asynchat/http/server.hpp>
 #include <asynchat/string_transport.hpp>
 
@@ -466,6 +468,81 @@ BOOST_AUTO_TEST_CASE(date_header_is_cached_and_well_formed) {
     BOOST_TEST(format_http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT"); // RFC 9110's example
     BOOST_TEST(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").value() == 784111777);
     BOOST_TEST(!parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"));
+}
+
+// ---- the graceful stop (handle_shutdown) and the header deadline (slowloris)
+
+// handle_shutdown at every point of a keep-alive request: before its first byte the connection closes with
+// nothing more written; from its first byte on, the request is answered, with Connection: close, then the close.
+BOOST_AUTO_TEST_CASE(shutdown_finishes_the_request_in_hand) {
+    const std::string req = get("/a.txt", "Connection: keep-alive\r\n");
+    for (std::size_t cut = 0; cut <= req.size(); ++cut) {
+        BOOST_TEST_CONTEXT("shutdown after " << cut << " bytes") {
+            conversation c(*this);
+            c.send(req.substr(0, cut), 1 + cut % 9);
+            c.channel.handle_shutdown();
+            c.send(req.substr(cut), 1 + cut % 7);
+            const auto responses = http_test::split_responses(c.out);
+            if (cut == 0 || cut == req.size()) {
+                // Nothing of a request in hand, or the request already answered (keep-alive): only the close.
+                BOOST_TEST(responses.size() == (cut == 0 ? 0u : 1u), escape(c.out));
+                if (cut == req.size()) BOOST_TEST(responses[0].header("Connection") == "keep-alive");
+            } else {
+                BOOST_TEST_REQUIRE(responses.size() == 1u, escape(c.out));
+                BOOST_TEST(responses[0].status == 200);
+                BOOST_TEST(responses[0].header("Connection") == "close");
+            }
+            BOOST_TEST(c.transport.closed_when_done());
+        }
+    }
+}
+
+// Runs the default map's timers (the socket-less channel's) until `done` or the hang guard.
+template <class F> bool run_timers_until(F done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (!done() && std::chrono::steady_clock::now() < deadline)
+        asyncore::socket_map::default_map().run_pass(std::chrono::milliseconds(20), "poll");
+    return done();
+}
+
+// Slowloris: header bytes that keep coming, a byte at a time, do not move the header deadline; 408 and the close
+// come at it. The window is wide (after half the deadline, before the hang guard): it says "the deadline did it".
+BOOST_AUTO_TEST_CASE(header_deadline_answers_408_however_the_bytes_trickle) {
+    options.header_timeout = std::chrono::milliseconds(400);
+    conversation c(*this);
+    const std::string partial = "GET /a.txt HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+    const auto began = std::chrono::steady_clock::now();
+    std::size_t sent = 0;
+    const bool answered = run_timers_until([&] {
+        if (sent < partial.size()) c.send(partial.substr(sent++, 1)); // one byte per pass, never completing
+        c.out += c.transport.written();
+        return c.transport.closed_when_done();
+    });
+    const double after = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    BOOST_TEST_REQUIRE(answered, escape(c.out));
+    BOOST_TEST(c.out.starts_with("HTTP/1.0 408 Request Timeout\r\n"), escape(c.out));
+    BOOST_TEST(after >= 0.2, "408 after " << after << " s");
+    BOOST_TEST(stats.errors == 1u);
+}
+
+// A keep-alive connection whose requests are whole is not touched by the deadline, however long it lives.
+BOOST_AUTO_TEST_CASE(header_deadline_spares_whole_requests) {
+    options.header_timeout = std::chrono::milliseconds(100);
+    conversation c(*this);
+    const auto began = std::chrono::steady_clock::now();
+    int requests = 0;
+    run_timers_until([&] {
+        c.send(get("/a.txt", "Connection: keep-alive\r\n"), 5);
+        ++requests;
+        return std::chrono::steady_clock::now() - began > std::chrono::milliseconds(500);
+    });
+    const auto responses = http_test::split_responses(c.out);
+    BOOST_TEST(responses.size() == static_cast<std::size_t>(requests));
+    for (const auto& r : responses) BOOST_TEST(r.status == 200);
+    BOOST_TEST(!c.transport.closed_when_done());
+    c.channel.handle_shutdown();
+    c.send("");
+    BOOST_TEST(c.transport.closed_when_done());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
