@@ -24,7 +24,18 @@ void dispatcher_with_send::initiate_send() {
     }
 }
 
-void dispatcher_with_send::handle_write() { initiate_send(); }
+void dispatcher_with_send::handle_write() {
+    initiate_send();
+    if (close_when_sent_ && out_buffer().empty() && fileno() >= 0) close();
+}
+
+void dispatcher_with_send::handle_shutdown() {
+    if (out_buffer().empty() || !connected_) {
+        close();
+        return;
+    }
+    close_when_sent_ = true; // handle_write closes once the buffer is out
+}
 
 bool dispatcher_with_send::writable() { return !connected_ || out_sent_ < out_.size(); }
 

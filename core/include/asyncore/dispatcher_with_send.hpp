@@ -18,6 +18,8 @@ public:
     void initiate_send();
     void handle_write() override;
     bool writable() override;
+    // The server is stopping: close once out_buffer() has been sent (at once if it is empty).
+    void handle_shutdown() override;
 
     // The bytes not yet sent (Python's out_buffer).
     std::string_view out_buffer() const noexcept { return std::string_view(out_).substr(out_sent_); }
@@ -28,6 +30,7 @@ public:
 private:
     std::string out_;
     std::size_t out_sent_ = 0;
+    bool close_when_sent_ = false;
 };
 
 } // namespace asyncore
