@@ -15,6 +15,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <netinet/in.h>
@@ -344,8 +345,9 @@ BOOST_DATA_TEST_CASE(max_connections_refuses_the_one_too_many,
 // per burst, and the listener serves again as soon as descriptors free up.
 //
 // The CPU figure is a busy-loop detector, not a timing threshold: a loop that spins on the listener burns the
-// whole 2 s window (about 2 s of CPU); one that waits burns next to nothing. The bound, a quarter of the window,
-// sits far from both, so neither a slow machine nor a sanitizer's overhead moves the verdict.
+// window's CPU (about 2 s alone; still 0.8 to 1.3 s measured on the shared 2-core test machine with the headroom
+// and the reserve switched off), one that waits next to nothing (0 to 0.02 s measured, sanitizers on). The bound,
+// 0.3 s, sits far from both, so neither a slow machine nor a sanitizer's overhead moves the verdict.
 BOOST_DATA_TEST_CASE(out_of_descriptors_neither_spins_nor_stops_listening, bdata::make(test_support::backends()),
                      backend) {
     if (::access("/usr/bin/prlimit", X_OK) != 0) {
@@ -378,15 +380,18 @@ BOOST_DATA_TEST_CASE(out_of_descriptors_neither_spins_nor_stops_listening, bdata
     BOOST_REQUIRE(line);
     BOOST_TEST(line->find(log_line) != std::string::npos, *line);
 
-    // Saturated, with refused clients still knocking: the loop must be waiting, not spinning.
+    // Saturated, with a refused client knocking ten times a second (each knock costs the server one accept and
+    // one close; a flood of them would measure that work, not a spin): the loop must be waiting, not spinning.
     const double cpu_before = cpu_seconds(s.process().pid());
     const auto window = steady::now();
-    while (seconds_since(window) < 2.0) {
+    for (auto next = window; seconds_since(window) < 2.0; next += std::chrono::milliseconds(100)) {
         auto knock = try_connect(s.port());
         if (knock.error == 0) readable_within(knock.sock.get(), std::chrono::milliseconds(100));
+        std::this_thread::sleep_until(next + std::chrono::milliseconds(100));
     }
     const double cpu_used = cpu_seconds(s.process().pid()) - cpu_before;
-    BOOST_TEST(cpu_used < 0.5, cpu_used << " s of CPU in 2 s of saturation: the accept path spins");
+    BOOST_TEST_MESSAGE(backend << ": " << cpu_used << " s of CPU in 2 s of saturation");
+    BOOST_TEST(cpu_used < 0.3, cpu_used << " s of CPU in 2 s of saturation: the accept path spins");
     for (auto& c : kept) BOOST_TEST_REQUIRE(echoes(c.get()), "a connection served before the burst is lost");
 
     // Descriptors free up: the listener serves again (it was not closed), and the next burst logs once more.
