@@ -1,11 +1,13 @@
-// The asynchat command: `asynchat serve echo|chat [options]`. Bad arguments exit with status 2 and one line naming
+// The asynchat command: `asynchat serve echo|chat|smtp [options]`, `asynchat send-mail [options] < message`. Bad arguments exit with status 2 and one line naming
 // the argument.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "serve_chat.hpp"
+#include "send_mail.hpp"
 #include "serve_echo.hpp"
+#include "serve_smtp.hpp"
 #ifdef ASYNCHAT_HAVE_ASIO
 #include <asynchat/asio.hpp>
 #endif
@@ -21,6 +23,10 @@ int main(int argc, char** argv) {
     asynchat_cli::add_echo_command(*serve, echo);
     asynchat_cli::chat_command_options chat;
     asynchat_cli::add_chat_command(*serve, chat);
+    asynchat_cli::smtp_command_options smtp;
+    asynchat_cli::add_smtp_command(*serve, smtp);
+    asynchat_cli::send_mail_options send_mail;
+    asynchat_cli::add_send_mail_command(app, send_mail);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -33,5 +39,7 @@ int main(int argc, char** argv) {
     }
     if (echo.selected) return asynchat_cli::run_echo(echo);
     if (chat.selected) return asynchat_cli::run_chat(chat);
+    if (smtp.selected) return asynchat_cli::run_smtp(smtp);
+    if (send_mail.selected) return asynchat_cli::run_send_mail(send_mail);
     return 2;
 }

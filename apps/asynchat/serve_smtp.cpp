@@ -1,0 +1,69 @@
+#include "serve_smtp.hpp"
+
+#include <chrono>
+#include <iostream>
+
+#include <asyncore/socket_map.hpp>
+
+namespace asynchat_cli {
+
+void add_smtp_options(CLI::App& cmd, smtp_command_options& opts, const std::string& prefix) {
+    cmd.add_option("--" + prefix + "maildir", opts.maildir,
+                   "the Maildir each accepted message is delivered to (DIR/tmp, DIR/new, DIR/cur made as needed)")
+        ->required();
+    cmd.add_option("--" + prefix + "max-size", opts.smtp.max_size,
+                   "largest message in bytes: a bigger SIZE= is refused at MAIL, a bigger body after DATA (552)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    cmd.add_option("--" + prefix + "idle-timeout", opts.idle_timeout,
+                   "seconds of silence before a client gets 421 and is closed (0: never)")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    cmd.add_option("--" + prefix + "hostname", opts.smtp.hostname, "the name in the greeting and the EHLO reply")
+        ->capture_default_str();
+    cmd.add_option("--" + prefix + "delivery-threads", opts.delivery_threads,
+                   "threads writing and fsyncing messages (the loop never waits for a disk)")
+        ->check(CLI::Range(1u, 256u))
+        ->capture_default_str();
+}
+
+void finish_smtp_options(smtp_command_options& opts) {
+    opts.smtp.idle_timeout = std::chrono::duration<double>(opts.idle_timeout);
+}
+
+smtp_service make_smtp_service(const smtp_command_options& opts, asynchat::service_stats* stats,
+                               asyncore::socket_map* map) {
+    asyncore::socket_map& loop_map = map ? *map : asyncore::socket_map::default_map();
+    smtp_service service;
+    service.server = std::make_unique<asynchat::smtp::maildir_server>(opts.maildir, loop_map, opts.smtp, stats,
+                                                                      opts.delivery_threads);
+    auto* server = service.server.get();
+    service.accept = [server, map](asyncore::socket sock) { server->accept(std::move(sock), map); };
+    return service;
+}
+
+void add_smtp_command(CLI::App& serve, smtp_command_options& opts) {
+    auto* smtp = serve.add_subcommand("smtp", "an SMTP server delivering every message into a Maildir");
+    add_server_options(*smtp, opts.server);
+    add_smtp_options(*smtp, opts);
+    smtp->callback([&opts] {
+        finish_smtp_options(opts);
+        opts.selected = true;
+    });
+}
+
+int run_smtp(const smtp_command_options& opts) {
+    smtp_service service;
+    try {
+        service = make_smtp_service(opts);
+    } catch (const std::exception& e) {
+        std::cerr << "asynchat: " << e.what() << '\n';
+        return 1;
+    }
+    const int status = run_server(opts.server, service.accept);
+    // The channels go before the server they refer to.
+    asyncore::close_all();
+    return status;
+}
+
+} // namespace asynchat_cli
