@@ -107,8 +107,8 @@ std::string maildir::unique_name() {
            std::to_string(sequence_.fetch_add(1, std::memory_order_relaxed)) + "." + host_;
 }
 
-bool maildir::write_tmp(const job& j, std::string& name, std::string& error) {
-    int fd = -1;
+bool maildir::write_tmp(const job& j, std::string& name, int& fd, std::string& error) {
+    fd = -1;
     for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
         name = unique_name();
         fd = ::openat(tmp_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -122,14 +122,15 @@ bool maildir::write_tmp(const job& j, std::string& name, std::string& error) {
                     {const_cast<char*>(j.body.data()), j.body.size()}};
     int count = 2;
     iovec* at = iov;
-    bool ok = true;
     while (count > 0) {
         const ssize_t n = ::writev(fd, at, count);
         if (n < 0) {
             if (errno == EINTR) continue;
             error = errno_text("write tmp/" + name, errno);
-            ok = false;
-            break;
+            ::close(fd);
+            ::unlinkat(tmp_fd_, name.c_str(), 0);
+            fd = -1;
+            return false;
         }
         std::size_t left = static_cast<std::size_t>(n);
         while (count > 0 && left >= at->iov_len) {
@@ -142,7 +143,16 @@ bool maildir::write_tmp(const job& j, std::string& name, std::string& error) {
             at->iov_len -= left;
         }
     }
-    if (ok && ::fsync(fd) != 0) {
+    // Start the data on its way to the disk now, without waiting: when the batch's fsyncs come, one journal
+    // commit finds every file of the batch already written and covers them all, instead of one commit each.
+    // Only a hint: the fsync below is what makes the file durable.
+    ::sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+    return true;
+}
+
+bool maildir::sync_tmp(int fd, const std::string& name, std::string& error) {
+    bool ok = true;
+    if (::fsync(fd) != 0) {
         error = errno_text("fsync tmp/" + name, errno);
         ok = false;
     }
@@ -158,36 +168,42 @@ void maildir::run_batch(std::vector<job>& batch) {
     struct outcome {
         std::uint64_t id;
         delivery_result result;
+        std::string tmp_name;
+        int fd = -1;
     };
     std::vector<outcome> outcomes;
     outcomes.reserve(batch.size());
-    std::vector<std::size_t> renamed;
+    // 1. Every file written, its writeback started.
     for (job& j : batch) {
-        outcome o{j.id, {}};
-        std::string name;
-        if (write_tmp(j, name, o.result.error)) {
-            // The same name in new/, or a fresh one should another process have taken it meanwhile.
-            std::string target = name;
-            int rc = -1;
-            for (int attempt = 0; attempt < 8; ++attempt) {
-                rc = rename_noreplace(tmp_fd_, name.c_str(), new_fd_, target.c_str());
-                if (rc == 0 || errno != EEXIST) break;
-                target = unique_name();
-            }
-            if (rc == 0) {
-                o.result.name = std::move(target);
-                renamed.push_back(outcomes.size());
-            } else {
-                o.result.error = errno_text("rename tmp/" + name + " to new/", errno);
-                ::unlinkat(tmp_fd_, name.c_str(), 0);
-            }
-        }
-        // The content is not needed any more: free it before the slow directory fsync.
+        outcome o{j.id, {}, {}, -1};
+        write_tmp(j, o.tmp_name, o.fd, o.result.error);
+        // The content is not needed any more: free it before the slow part.
         std::string().swap(j.body);
         std::string().swap(j.head);
         outcomes.push_back(std::move(o));
     }
-    // One directory fsync makes every rename of the batch durable (group commit).
+    // 2. Every file fsync'd, then renamed into new/ (never over an existing name: the same name, or a fresh one
+    // should another process have taken it meanwhile).
+    std::vector<std::size_t> renamed;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        outcome& o = outcomes[i];
+        if (o.fd < 0 || !sync_tmp(o.fd, o.tmp_name, o.result.error)) continue;
+        std::string target = o.tmp_name;
+        int rc = -1;
+        for (int attempt = 0; attempt < 8; ++attempt) {
+            rc = rename_noreplace(tmp_fd_, o.tmp_name.c_str(), new_fd_, target.c_str());
+            if (rc == 0 || errno != EEXIST) break;
+            target = unique_name();
+        }
+        if (rc == 0) {
+            o.result.name = std::move(target);
+            renamed.push_back(i);
+        } else {
+            o.result.error = errno_text("rename tmp/" + o.tmp_name + " to new/", errno);
+            ::unlinkat(tmp_fd_, o.tmp_name.c_str(), 0);
+        }
+    }
+    // 3. One directory fsync makes every rename of the batch durable (group commit).
     bool synced = true;
     std::string sync_error;
     if (!renamed.empty() && ::fsync(new_fd_) != 0) {
@@ -202,10 +218,13 @@ void maildir::run_batch(std::vector<job>& batch) {
             // the message arrives twice; it is never acknowledged and lost.
             outcomes[i].result.error = sync_error;
     }
+    std::vector<std::pair<std::uint64_t, delivery_result>> results;
+    results.reserve(outcomes.size());
+    for (auto& o : outcomes) results.emplace_back(o.id, std::move(o.result));
     const bool counted = !renamed.empty();
-    inbox_.call_from_thread([this, counted, outcomes = std::move(outcomes)] {
+    inbox_.call_from_thread([this, counted, results = std::move(results)] {
         if (counted) ++stats_.batches;
-        for (const auto& o : outcomes) complete(o.id, o.result);
+        for (const auto& [id, result] : results) complete(id, result);
     });
 }
 

@@ -71,8 +71,11 @@ private:
     };
     void work();
     void run_batch(std::vector<job>& batch);
-    // Creates tmp/NAME with data, fsync'd; the name chosen, or an error.
-    bool write_tmp(const job& j, std::string& name, std::string& error);
+    // Creates tmp/NAME with the job's bytes and starts their writeback; fd is left open for sync_tmp. False (and
+    // nothing left behind) on an error.
+    bool write_tmp(const job& j, std::string& name, int& fd, std::string& error);
+    // fsync and close; on an error the file is removed.
+    bool sync_tmp(int fd, const std::string& name, std::string& error);
     std::string unique_name();
     void complete(std::uint64_t id, const delivery_result& result);
 
