@@ -1,9 +1,12 @@
 """The aiosmtpd peer of bench/run_smtp: aiosmtpd's SMTP server with a handler that writes each message into a
 Maildir exactly as `asynchat serve smtp` does (Return-Path and X-Envelope-To lines, then the data; tmp/ file
 written, fsync'd, renamed into new/, new/ fsync'd) before it answers 250. The blocking file work runs in the event
-loop's default thread pool (run_in_executor), the idiomatic asyncio way, so the loop is not stalled by fsync.
+loop's default thread pool (run_in_executor) with --executor, the idiomatic asyncio way of keeping the loop
+responsive; without it the handler does the file work itself, as most aiosmtpd handlers are written, and the loop
+waits for each fsync.
 
-usage: aiosmtpd_maildir.py --port P --maildir DIR      prints "listening on 127.0.0.1:PORT"; SIGTERM stops it
+usage: aiosmtpd_maildir.py --port P --maildir DIR [--executor]
+prints "listening on 127.0.0.1:PORT"; SIGTERM stops it
 """
 import argparse
 import asyncio
@@ -17,7 +20,8 @@ from aiosmtpd.smtp import SMTP
 
 
 class MaildirHandler:
-    def __init__(self, path):
+    def __init__(self, path, executor):
+        self.executor = executor
         for sub in ("tmp", "new", "cur"):
             os.makedirs(os.path.join(path, sub), exist_ok=True)
         self.tmp = os.path.join(path, "tmp")
@@ -44,8 +48,11 @@ class MaildirHandler:
     async def handle_DATA(self, server, session, envelope):
         head = ("Return-Path: <%s>\r\nX-Envelope-To: %s\r\n" % (
             envelope.mail_from, ", ".join("<%s>" % r for r in envelope.rcpt_tos))).encode()
-        loop = asyncio.get_running_loop()
-        name = await loop.run_in_executor(None, self.write, head + envelope.original_content)
+        if self.executor:
+            name = await asyncio.get_running_loop().run_in_executor(None, self.write,
+                                                                     head + envelope.original_content)
+        else:
+            name = self.write(head + envelope.original_content)
         return "250 OK: queued as " + name
 
 
@@ -53,8 +60,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--maildir", required=True)
+    ap.add_argument("--executor", action="store_true")
     args = ap.parse_args()
-    handler = MaildirHandler(args.maildir)
+    handler = MaildirHandler(args.maildir, args.executor)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     server = loop.run_until_complete(loop.create_server(

@@ -3,9 +3,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -88,6 +90,12 @@ void maildir::deliver(std::string head, std::string body, std::function<void(con
 }
 
 void maildir::work() {
+    // The loop thread comes first: a delivery thread busy in the kernel (writeback, journal) must not take the
+    // CPU from the connections the loop serves. On Linux the nice value is per thread; raising one's own needs
+    // no privilege, and a failure only leaves the default.
+    errno = 0;
+    const int nice_now = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+    if (errno == 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(nice_now + worker_nice, 19));
     for (;;) {
         std::vector<job> batch;
         {

@@ -45,6 +45,9 @@ struct maildir_stats {
 class maildir {
 public:
     static constexpr unsigned default_workers = 4;
+    // How much nicer than the loop thread the delivery threads run (Linux nice is per thread): the loop keeps
+    // answering other connections while the workers are busy in the kernel.
+    static constexpr int worker_nice = 10;
 
     // Creates DIR, DIR/tmp, DIR/new and DIR/cur as needed (std::filesystem_error when it cannot). Completions run
     // from map's loop.
