@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -54,8 +56,8 @@ int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to)
 
 } // namespace
 
-maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, unsigned workers)
-    : dir_(std::move(dir)), host_(maildir_host()), inbox_(map) {
+maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, unsigned workers, std::vector<int> cpus)
+    : dir_(std::move(dir)), host_(maildir_host()), cpus_(std::move(cpus)), inbox_(map) {
     for (const char* sub : {"tmp", "new", "cur"}) std::filesystem::create_directories(dir_ / sub);
     tmp_fd_ = open_dir(dir_ / "tmp");
     try {
@@ -96,6 +98,14 @@ void maildir::work() {
     errno = 0;
     const int nice_now = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
     if (errno == 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(nice_now + worker_nice, 19));
+    if (!cpus_.empty()) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (const int cpu : cpus_)
+            if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &set);
+        // Best effort, as the nice value: a CPU outside the process's cpuset leaves the inherited affinity.
+        ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);
+    }
     for (;;) {
         std::vector<job> batch;
         {
