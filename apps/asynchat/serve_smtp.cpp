@@ -21,15 +21,19 @@ void add_smtp_options(CLI::App& cmd, smtp_command_options& opts, const std::stri
         ->capture_default_str();
     cmd.add_option("--" + prefix + "hostname", opts.smtp.hostname, "the name in the greeting and the EHLO reply")
         ->capture_default_str();
-    cmd.add_option("--" + prefix + "delivery-threads", opts.delivery_threads,
+    cmd.add_option("--" + prefix + "delivery-threads", opts.delivery.workers,
                    "threads writing and fsyncing messages (the loop never waits for a disk)")
         ->check(CLI::Range(1u, 256u))
         ->capture_default_str();
-    cmd.add_option("--" + prefix + "delivery-cpus", opts.delivery_cpus,
+    cmd.add_option("--" + prefix + "delivery-cpus", opts.delivery.cpus,
                    "CPUs the delivery threads run on, e.g. 1,2 (default: the process's); keeps the kernel's fsync "
                    "work off the loop's core")
         ->delimiter(',')
         ->check(CLI::Range(0, 1023));
+    cmd.add_option("--" + prefix + "delivery-nice", opts.delivery.nice,
+                   "how much nicer than the loop thread the delivery threads run (0-19; 0: the same priority)")
+        ->check(CLI::Range(0, 19))
+        ->capture_default_str();
 }
 
 void finish_smtp_options(smtp_command_options& opts) {
@@ -41,7 +45,7 @@ smtp_service make_smtp_service(const smtp_command_options& opts, asynchat::servi
     asyncore::socket_map& loop_map = map ? *map : asyncore::socket_map::default_map();
     smtp_service service;
     service.server = std::make_unique<asynchat::smtp::maildir_server>(opts.maildir, loop_map, opts.smtp, stats,
-                                                                      opts.delivery_threads, opts.delivery_cpus);
+                                                                      opts.delivery);
     auto* server = service.server.get();
     service.accept = [server, map](asyncore::socket sock) { server->accept(std::move(sock), map); };
     return service;

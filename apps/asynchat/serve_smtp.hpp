@@ -19,13 +19,12 @@ struct smtp_command_options {
     std::string maildir;
     asynchat::smtp::smtp_options smtp;
     double idle_timeout = 300;
-    unsigned delivery_threads = asynchat::smtp::maildir::default_workers;
-    std::vector<int> delivery_cpus;
+    asynchat::smtp::maildir_options delivery;
     bool selected = false;
 };
 
 // Adds the SMTP service's own options (--maildir, --max-size, --idle-timeout, --hostname, --delivery-threads,
-// --delivery-cpus) to
+// --delivery-cpus, --delivery-nice) to
 // cmd, with `prefix` before each name (serve all would use "smtp-"). The parse callback must then call
 // finish_smtp_options(opts).
 void add_smtp_options(CLI::App& cmd, smtp_command_options& opts, const std::string& prefix = "");

@@ -56,8 +56,8 @@ int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to)
 
 } // namespace
 
-maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, unsigned workers, std::vector<int> cpus)
-    : dir_(std::move(dir)), host_(maildir_host()), cpus_(std::move(cpus)), inbox_(map) {
+maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir_options options)
+    : dir_(std::move(dir)), host_(maildir_host()), options_(std::move(options)), inbox_(map) {
     for (const char* sub : {"tmp", "new", "cur"}) std::filesystem::create_directories(dir_ / sub);
     tmp_fd_ = open_dir(dir_ / "tmp");
     try {
@@ -66,7 +66,7 @@ maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, unsigned 
         ::close(tmp_fd_);
         throw;
     }
-    if (workers == 0) workers = 1;
+    const unsigned workers = std::max(options_.workers, 1u);
     for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
 }
 
@@ -97,11 +97,12 @@ void maildir::work() {
     // no privilege, and a failure only leaves the default.
     errno = 0;
     const int nice_now = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
-    if (errno == 0) ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(nice_now + worker_nice, 19));
-    if (!cpus_.empty()) {
+    if (errno == 0 && options_.nice > 0)
+        ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), std::min(nice_now + options_.nice, 19));
+    if (!options_.cpus.empty()) {
         cpu_set_t set;
         CPU_ZERO(&set);
-        for (const int cpu : cpus_)
+        for (const int cpu : options_.cpus)
             if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &set);
         // Best effort, as the nice value: a CPU outside the process's cpuset leaves the inherited affinity.
         ::pthread_setaffinity_np(::pthread_self(), sizeof set, &set);

@@ -97,7 +97,7 @@ BOOST_AUTO_TEST_SUITE(smtp_maildir)
 BOOST_DATA_TEST_CASE(messages_land_complete_in_new, bdata::make(test_support::backends()), backend) {
     temp_dir dir;
     asyncore::socket_map map;
-    asynchat::smtp::maildir box(dir.path, map, 3);
+    asynchat::smtp::maildir box(dir.path, map, {.workers = 3});
     BOOST_TEST(fs::is_directory(dir.path / "cur"));
     std::vector<asynchat::smtp::delivery_result> results;
     constexpr int count = 40;
@@ -133,7 +133,7 @@ BOOST_DATA_TEST_CASE(messages_land_complete_in_new, bdata::make(test_support::ba
 BOOST_DATA_TEST_CASE(pending_messages_share_one_directory_fsync, bdata::make(test_support::backends()), backend) {
     temp_dir dir;
     asyncore::socket_map map;
-    asynchat::smtp::maildir box(dir.path, map, 1);
+    asynchat::smtp::maildir box(dir.path, map, {.workers = 1});
     std::size_t done = 0;
     for (int i = 0; i < 64; ++i) box.deliver("", "x\r\n", [&](const asynchat::smtp::delivery_result&) { ++done; });
     BOOST_REQUIRE(run_until(map, backend, [&] { return done == 64; }));
@@ -146,7 +146,7 @@ BOOST_DATA_TEST_CASE(a_failed_write_is_reported_and_leaves_nothing_in_new, bdata
                      backend) {
     temp_dir dir;
     asyncore::socket_map map;
-    asynchat::smtp::maildir box(dir.path, map, 2);
+    asynchat::smtp::maildir box(dir.path, map, {.workers = 2});
     fs::remove_all(dir.path / "tmp"); // the disk "fails": tmp/ is gone (permissions would not stop root)
     std::vector<asynchat::smtp::delivery_result> results;
     box.deliver("", "x\r\n", [&](const asynchat::smtp::delivery_result& r) { results.push_back(r); });
@@ -164,7 +164,7 @@ BOOST_AUTO_TEST_CASE(destroyed_with_deliveries_in_flight) {
     asyncore::socket_map map;
     int called = 0;
     {
-        asynchat::smtp::maildir box(dir.path, map, 2);
+        asynchat::smtp::maildir box(dir.path, map, {.workers = 2});
         for (int i = 0; i < 20; ++i)
             box.deliver("", std::string(4096, 'z'), [&](const asynchat::smtp::delivery_result&) { ++called; });
     }

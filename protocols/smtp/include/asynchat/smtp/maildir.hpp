@@ -42,19 +42,23 @@ struct maildir_stats {
     std::uint64_t batches = 0;      // directory fsyncs: delivered / batches is the group-commit factor
 };
 
+// How the delivery threads run.
+struct maildir_options {
+    unsigned workers = 4;       // delivery threads (at least 1)
+    // CPUs the delivery threads may run on; empty: the process's affinity, inherited. The kernel work of writeback
+    // and fsync (a few hundred microseconds of CPU per message) then stays off the loop thread's core.
+    std::vector<int> cpus{};
+    // How much nicer than the loop thread they run (Linux nice is per thread), so the loop keeps answering other
+    // connections while they are busy. The price: against other processes on the same core they get less CPU,
+    // and that CPU is on every message's path. 0: the loop's own priority.
+    int nice = 10;
+};
+
 class maildir {
 public:
-    static constexpr unsigned default_workers = 4;
-    // How much nicer than the loop thread the delivery threads run (Linux nice is per thread): the loop keeps
-    // answering other connections while the workers are busy in the kernel.
-    static constexpr int worker_nice = 10;
-
     // Creates DIR, DIR/tmp, DIR/new and DIR/cur as needed (std::filesystem_error when it cannot). Completions run
-    // from map's loop. `cpus`, when not empty, are the CPUs the delivery threads may run on (by default they
-    // inherit the process's affinity): the kernel work of writeback and fsync, a few hundred microseconds of CPU
-    // per message, then stays off the loop thread's core.
-    maildir(std::filesystem::path dir, asyncore::socket_map& map, unsigned workers = default_workers,
-            std::vector<int> cpus = {});
+    // from map's loop.
+    maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir_options options = {});
     // Waits for the workers to finish the messages already taken; completions not yet run are dropped.
     ~maildir();
     maildir(const maildir&) = delete;
@@ -87,7 +91,7 @@ private:
 
     std::filesystem::path dir_;
     std::string host_;                 // this host's name, with '/' and ':' escaped as the Maildir spec says
-    std::vector<int> cpus_;            // the delivery threads' CPUs; empty: inherited
+    maildir_options options_;
     int tmp_fd_ = -1;
     int new_fd_ = -1;
     loop_inbox inbox_;

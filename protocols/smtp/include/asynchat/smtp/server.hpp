@@ -135,9 +135,8 @@ private:
 class maildir_server : public smtp_server {
 public:
     maildir_server(std::filesystem::path dir, asyncore::socket_map& map, smtp_options options = {},
-                   service_stats* stats = nullptr, unsigned workers = maildir::default_workers,
-                   std::vector<int> delivery_cpus = {})
-        : smtp_server(std::move(options), stats), maildir_(std::move(dir), map, workers, std::move(delivery_cpus)) {}
+                   service_stats* stats = nullptr, maildir_options delivery = {})
+        : smtp_server(std::move(options), stats), maildir_(std::move(dir), map, std::move(delivery)) {}
 
     void handle_DATA(smtp_channel& channel, envelope& message, delivery_completion done) override;
     const maildir& store() const noexcept { return maildir_; }
