@@ -248,6 +248,29 @@ BOOST_DATA_TEST_CASE(idle_client_gets_421_and_is_closed, bdata::make(test_suppor
     BOOST_TEST(recv_eof(c.get()));
 }
 
+// A client that pipelines a whole session and half-closes at once (its FIN arrives while the message is being
+// delivered) still gets every reply, the 250 that waited for the disk and the 221 included, and then the server
+// closes: the channel does not read while it delivers, so it meets the end of the input only after the commands
+// before it are answered.
+BOOST_DATA_TEST_CASE(half_close_during_delivery_gets_every_reply, bdata::make(test_support::backends()), backend) {
+    temp_dir dir;
+    smtp_server server(backend, dir.path / "mail");
+    fd c = connect_loopback(server.port);
+    BOOST_REQUIRE(send_all(c.get(), "EHLO me\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nhello\r\n.\r\n"
+                                    "NOOP\r\nQUIT\r\n"));
+    BOOST_REQUIRE(::shutdown(c.get(), SHUT_WR) == 0);
+    std::string got;
+    for (;;) {
+        const std::string more = recv_exact(c.get(), 1);
+        if (more.empty()) break;
+        got += more;
+    }
+    BOOST_TEST(got.find("\r\n354 ") != std::string::npos, got);
+    BOOST_TEST(got.find("\r\n250 OK: queued as ") != std::string::npos, got);
+    BOOST_TEST(got.ends_with("\r\n250 OK\r\n221 Bye\r\n"), got);
+    BOOST_TEST(files_in(dir.path / "mail" / "new").size() == 1u);
+}
+
 // The loop stays responsive while deliveries are in flight: a client that only pings is answered while another
 // delivers continuously.
 BOOST_DATA_TEST_CASE(pings_are_answered_during_deliveries, bdata::make(test_support::backends()), backend) {

@@ -101,7 +101,8 @@ public:
     void handle_received(std::string_view bytes) override;
     void handle_error() override;
     // The client stopped sending: with a delivery in flight, its reply and the held commands are answered
-    // first, then the channel closes.
+    // first, then the channel closes. (The channel does not read while delivering, so this is for a transport
+    // that reports the end of input regardless.)
     void handle_close() override;
     void close() override;
 
