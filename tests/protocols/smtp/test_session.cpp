@@ -1,6 +1,8 @@
 // The SMTP server (smtp_session through smtp_channel) driven by string_transport: every command, reply code and
 // sequence error, DATA cut at every byte boundary, dot-stuffing, the smuggling sequences, the size bounds and
 // pipelining with deliveries that complete later. No sockets, no loop.
+#include <algorithm>
+#include <cctype>
 #include <cstddef>
 #include <random>
 #include <string>
@@ -516,6 +518,65 @@ BOOST_AUTO_TEST_CASE(a_second_call_of_a_completion_is_ignored) {
     BOOST_TEST(g.c.got() == replies({"250 OK"}));
     BOOST_TEST(g.c.exchange("NOOP\r\n") == replies({"250 OK"}));
     g.server.held.clear(); // the completions refer to the channel: they go first
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(smtp_random_streams)
+
+// Bad input from the network gets a reply, never a crash: random streams of commands, stray CR/LF, dots, long lines,
+// NULs and 8-bit bytes. Every reply line is well formed, every stored message is within max_size, and neither the
+// replies nor the messages depend on how the stream is cut.
+BOOST_AUTO_TEST_CASE(replies_and_messages_do_not_depend_on_segmentation) {
+    const std::vector<std::string> tokens = {
+        "EHLO x\r\n", "HELO y\r\n", "MAIL FROM:<a@b>\r\n", "MAIL FROM:<> SIZE=10\r\n", "RCPT TO:<c@d>\r\n",
+        "DATA\r\n", ".\r\n", "..x\r\n", "RSET\r\n", "NOOP\r\n", "VRFY z\r\n", "HELP\r\n", "\r\n", "\n", "\r", ".",
+        "x", std::string(600, 'y'), std::string(1, '\0'), "\xff", "MAIL FROM:<a\nb>\r\n", "body line\r\n",
+        std::string(1500, 'z') + "\r\n", "mail from:<q@r> BODY=8BITMIME\r\n", "QUIT\r\n"};
+    std::mt19937 rng(51764);
+    for (int round = 0; round < 300; ++round) {
+        std::string stream;
+        for (int i = 0; i < 60; ++i) {
+            std::size_t t = std::uniform_int_distribution<std::size_t>(0, tokens.size() - 1)(rng);
+            if (tokens[t] == "QUIT\r\n" && i < 55) t = 0; // mostly a session that runs to its end
+            stream += tokens[t];
+        }
+        auto run = [&](bool cut) {
+            recording_server server(smtp_options{.max_size = 2000});
+            asynchat::smtp::smtp_channel channel(server);
+            asynchat::string_transport wire(channel);
+            channel.start();
+            std::string out = wire.written();
+            std::string_view rest = stream;
+            while (!rest.empty()) {
+                const std::size_t n =
+                    cut ? std::min(rest.size(), std::uniform_int_distribution<std::size_t>(1, 16)(rng)) : rest.size();
+                wire.receive(rest.substr(0, n));
+                out += wire.written();
+                rest.remove_prefix(n);
+            }
+            std::vector<std::string> contents;
+            for (const auto& m : server.messages) contents.push_back(m.content);
+            return std::make_pair(out, contents);
+        };
+        const auto whole = run(false);
+        const auto cut = run(true);
+        BOOST_TEST(escape(whole.first) == escape(cut.first), "round " << round);
+        BOOST_TEST((whole.second == cut.second), "round " << round);
+        std::string_view replies_text = whole.first;
+        while (!replies_text.empty()) {
+            const std::size_t eol = replies_text.find("\r\n");
+            BOOST_REQUIRE_MESSAGE(eol != std::string_view::npos, "a reply without CRLF, round " << round);
+            const std::string_view line = replies_text.substr(0, eol);
+            const bool well_formed = line.size() >= 4 && line[0] >= '2' && line[0] <= '5' &&
+                                     std::isdigit(static_cast<unsigned char>(line[1])) &&
+                                     std::isdigit(static_cast<unsigned char>(line[2])) &&
+                                     (line[3] == ' ' || line[3] == '-');
+            BOOST_TEST(well_formed, escape(line) << ", round " << round);
+            replies_text.remove_prefix(eol + 2);
+        }
+        for (const auto& content : whole.second) BOOST_TEST(content.size() <= 2000u);
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
