@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <exception>
 #include <system_error>
 
 #include <sys/eventfd.h>
@@ -68,7 +69,17 @@ void loop_inbox::run_pending() {
         batch.swap(pending_);
         signalled_ = false;
     }
-    for (auto& fn : batch) fn();
+    // One function's exception must not cost the others their turn: each runs, and the first exception is
+    // rethrown afterwards (the waker's handle_error logs it).
+    std::exception_ptr first;
+    for (auto& fn : batch) {
+        try {
+            fn();
+        } catch (...) {
+            if (!first) first = std::current_exception();
+        }
+    }
+    if (first) std::rethrow_exception(first);
 }
 
 } // namespace asynchat::smtp

@@ -78,6 +78,7 @@ void smtp_channel::start_idle_timer() {
 }
 
 void smtp_channel::line_received(std::string_view line) {
+    if (closed_) return;
     session_.line_received(line);
     if (!delivering_) set_max_line_length(session_.max_line_length());
 }
@@ -155,15 +156,23 @@ void smtp_channel::close_after_replies() {
 void smtp_channel::finish_delivery(std::uint64_t transaction, std::string_view reply) {
     if (closed_ || !delivering_ || transaction != transaction_) return;
     delivering_ = false;
-    idle_.touch();
-    if (!reply.empty() && reply.front() == '2')
-        if (auto* stats = server_.stats()) ++stats->messages;
-    session_.delivered(reply);
-    set_max_line_length(session_.max_line_length());
-    refresh_interest();
-    // Back to lines, starting with what was held; from a completion outside any read this frames them now.
-    set_line_mode(std::exchange(held_, std::string()));
-    if (peer_eof_ && !closed_ && !delivering_) async_chat::close_when_done();
+    // Called from a completion, outside this channel's handlers: what the loop would do with an exception from a
+    // handler (handle_error) is done here, so that a failing send is this channel's end and not the completion
+    // queue's.
+    try {
+        idle_.touch();
+        if (!reply.empty() && reply.front() == '2')
+            if (auto* stats = server_.stats()) ++stats->messages;
+        session_.delivered(reply);
+        if (closed_) return; // sending the reply found the client gone
+        set_max_line_length(session_.max_line_length());
+        refresh_interest();
+        // Back to lines, starting with what was held; from a completion outside any read this frames them now.
+        set_line_mode(std::exchange(held_, std::string()));
+        if (peer_eof_ && !closed_ && !delivering_) async_chat::close_when_done();
+    } catch (...) {
+        handle_error();
+    }
 }
 
 // ---- maildir_server

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -88,6 +89,21 @@ BOOST_DATA_TEST_CASE(functions_from_a_thread_run_on_the_loop_in_order, bdata::ma
     poster.join();
     BOOST_TEST(all_on_loop);
     for (int i = 0; i < 1000; ++i) BOOST_REQUIRE_EQUAL(ran[static_cast<std::size_t>(i)], i);
+}
+
+// A function that throws does not cost the others their turn; the first exception comes out afterwards.
+BOOST_AUTO_TEST_CASE(a_throwing_function_does_not_drop_the_rest) {
+    asyncore::socket_map map;
+    asynchat::smtp::loop_inbox inbox(map);
+    std::vector<int> ran;
+    inbox.call_from_thread([&] { ran.push_back(1); });
+    inbox.call_from_thread([] { throw std::runtime_error("first"); });
+    inbox.call_from_thread([] { throw std::logic_error("second"); });
+    inbox.call_from_thread([&] { ran.push_back(4); });
+    BOOST_CHECK_THROW(inbox.run_pending(), std::runtime_error);
+    BOOST_TEST((ran == std::vector<int>{1, 4}));
+    inbox.run_pending(); // nothing left
+    BOOST_TEST(ran.size() == 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

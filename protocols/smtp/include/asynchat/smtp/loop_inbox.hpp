@@ -26,7 +26,8 @@ public:
     loop_inbox(const loop_inbox&) = delete;
     loop_inbox& operator=(const loop_inbox&) = delete;
 
-    // Thread-safe. fn runs on the loop thread.
+    // Thread-safe. fn runs on the loop thread. If it throws, the functions posted with it still run; the first
+    // exception then reaches the inbox's dispatcher (handle_error: logged).
     void call_from_thread(std::function<void()> fn);
 
     // Runs what has been posted so far, now, on the calling thread (the loop's): for a loop-less test.
