@@ -52,17 +52,25 @@ void graceful_loop::stop() {
     draining_ = true;
     if (options_.on_stop) options_.on_stop();
     for (auto& channel : map_->channels())
-        if (channel.get() != watcher_.get() && channel->fileno() >= 0) ask_to_finish(*channel);
+        if (!channel->outlives_shutdown() && channel->fileno() >= 0) ask_to_finish(*channel);
     deadline_ = map_->call_later(options_.shutdown_timeout, [this] { cut_off_ = true; });
+}
+
+bool graceful_loop::drained() const {
+    for (auto& channel : map_->channels())
+        if (!channel->outlives_shutdown()) return false;
+    return true;
 }
 
 void graceful_loop::run() {
     // The pass timeout only bounds a wait with nothing due: the deadline, like every timer, ends a wait sooner.
     const std::chrono::duration<double> pass_timeout = std::chrono::seconds(30);
-    while (!cut_off_ && !(draining_ && map_->size() <= 1)) map_->run_pass(pass_timeout, backend_);
+    // drained() walks the map, but only during the drain, once per pass.
+    while (!cut_off_ && !(draining_ && drained())) map_->run_pass(pass_timeout, backend_);
     deadline_.cancel();
+    // What is left is cut off; the machinery stays for its owners to close.
     for (auto& channel : map_->channels())
-        if (channel.get() != watcher_.get()) channel->close();
+        if (!channel->outlives_shutdown()) channel->close();
 }
 
 } // namespace asyncore

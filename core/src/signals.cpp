@@ -28,6 +28,7 @@ public:
     using file_dispatcher::file_dispatcher;
     void handle_read() override { throw exit_now(); }
     bool writable() override { return false; }
+    bool outlives_shutdown() const noexcept override { return true; }
 };
 
 class signal_callback final : public file_dispatcher {
@@ -41,6 +42,7 @@ public:
         fn_();
     }
     bool writable() override { return false; }
+    bool outlives_shutdown() const noexcept override { return true; }
 
 private:
     std::function<void()> fn_;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -185,6 +186,17 @@ long rss_kib(pid_t pid) {
     return -1;
 }
 
+// One CRLF-terminated line (empty at EOF or the socket's timeout).
+std::string recv_line(int sock) {
+    std::string line;
+    while (!line.ends_with("\r\n")) {
+        const std::string got = recv_exact(sock, 1);
+        if (got.empty()) return {};
+        line += got;
+    }
+    return line;
+}
+
 const std::string get_big = "GET /big.bin HTTP/1.0\r\n\r\n";
 
 } // namespace limits_test
@@ -278,12 +290,15 @@ struct protocol_case {
 };
 std::ostream& operator<<(std::ostream& os, const protocol_case& c) { return os << c.kind; }
 
-const std::vector<protocol_case> protocols{
-    {"echo", ""}, {"chat", "ERR server full\r\n"}, {"http", "HTTP/1.0 503 Service Unavailable\r\n"}};
+const std::vector<protocol_case> protocols{{"echo", ""},
+                                           {"chat", "ERR server full\r\n"},
+                                           {"http", "HTTP/1.0 503 Service Unavailable\r\n"},
+                                           {"smtp", "421 localhost Service not available"}};
 
-// One served connection of a protocol: proves it is being served (and, for chat, takes the greeting).
+// One served connection of a protocol: proves it is being served (and, for chat and SMTP, takes the greeting).
 bool served(const std::string& kind, int sock) {
     if (kind == "echo") return echoes(sock);
+    if (kind == "smtp") return recv_line(sock).starts_with("220 ");
     if (kind == "chat") {
         const std::string hello = recv_exact(sock, 15); // "HELLO guest-N\r\n", N one digit in these tests
         return hello.starts_with("HELLO guest-");
@@ -300,6 +315,7 @@ bool served(const std::string& kind, int sock) {
 
 // Still served after being served once: echo and HTTP answer again, chat relays nothing but stays open.
 bool still_served(const std::string& kind, int sock) {
+    if (kind == "smtp") return send_all(sock, "NOOP\r\n") && recv_line(sock) == "250 OK\r\n";
     if (kind == "chat") return send_all(sock, "NICK still\n") && recv_exact(sock, 10) == "OK still\r\n";
     return served(kind, sock);
 }
@@ -311,6 +327,7 @@ BOOST_DATA_TEST_CASE(max_connections_refuses_the_one_too_many,
     big_site site;
     std::vector<std::string> extra{"--max-connections", "3"};
     if (proto.kind == "http") extra.insert(extra.end(), {"--root", site.root()});
+    if (proto.kind == "smtp") extra.insert(extra.end(), {"--maildir", (site.dir.path() / "mail").string()});
     server s(server::command(proto.kind, backend, extra));
     std::vector<fd> open;
     for (int i = 0; i < 3; ++i) {
@@ -468,6 +485,38 @@ BOOST_DATA_TEST_CASE(a_client_that_never_reads_is_cut_off_at_the_timeout, bdata:
     BOOST_TEST(after < 15.0, "exited " << after << " s after SIGTERM");
     const auto cut = recv_to_end(stuck.get());
     BOOST_TEST(cut.data.size() < site.big.size(), "the stuck client got everything");
+}
+
+// SMTP stopped in the middle of DATA: the listener closes, the message already on its way is received, stored and
+// acknowledged (250 only once it is in the Maildir), then 421 and the close; the process exits 0.
+BOOST_DATA_TEST_CASE(smtp_finishes_the_message_in_flight, bdata::make(test_support::backends()), backend) {
+    http_test::temp_dir dir;
+    const auto maildir = dir.path() / "mail";
+    server s(server::command("smtp", backend, {"--maildir", maildir.string()}));
+    fd client = connect_loopback(s.port());
+    BOOST_REQUIRE(recv_line(client.get()).starts_with("220 "));
+    BOOST_REQUIRE(send_all(client.get(), "HELO me\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"));
+    for (int i = 0; i < 3; ++i) BOOST_REQUIRE(recv_line(client.get()).starts_with("250"));
+    BOOST_REQUIRE(recv_line(client.get()).starts_with("354"));
+    BOOST_REQUIRE(send_all(client.get(), "Subject: stopped\r\n\r\nfirst half\r\n"));
+    s.process().send_signal(SIGTERM);
+    BOOST_TEST(refused_within(s.port(), hang_guard), "the listener is still open after SIGTERM");
+    BOOST_REQUIRE(send_all(client.get(), "second half\r\n.\r\n"));
+    const std::string ack = recv_line(client.get());
+    BOOST_TEST(ack.starts_with("250 "), ack);
+    // The 250 came after the store: the message is in new/ already.
+    std::size_t stored = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(maildir / "new")) {
+        std::ifstream in(entry.path());
+        const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        BOOST_TEST(content.ends_with("Subject: stopped\r\n\r\nfirst half\r\nsecond half\r\n"), content);
+        ++stored;
+    }
+    BOOST_TEST(stored == 1u);
+    const auto rest = recv_to_end(client.get());
+    BOOST_TEST(rest.data.starts_with("421 localhost Service not available"), rest.data);
+    BOOST_TEST((rest.end == ending::eof));
+    s.require_exit_0();
 }
 
 BOOST_DATA_TEST_CASE(chat_members_are_told_bye, bdata::make(test_support::backends()), backend) {

@@ -78,6 +78,10 @@ public:
     // is doing and close; the loop goes on until every channel has closed or the shutdown timeout passes. Default:
     // close() at once. async_chat closes once its queued output is sent (close_when_done).
     virtual void handle_shutdown();
+    // Not in Python: true for a channel that is part of the loop's machinery rather than a connection (a signal
+    // watcher, the eventfd by which other threads wake the loop): the drain neither asks it to finish nor waits
+    // for it, and it keeps working while the connections finish. Default false.
+    virtual bool outlives_shutdown() const noexcept { return false; }
 
     // ---- the event layer that calls them (Python's handle_*_event); rarely overridden
     virtual void handle_read_event();

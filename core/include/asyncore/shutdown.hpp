@@ -9,11 +9,12 @@
 // run() loops until stop() is called or SIGINT/SIGTERM arrives. Then, from the loop (never inside the signal
 // handler):
 //   1. every listening channel (accepting()) is closed, so new connections are refused;
-//   2. every other channel is asked to finish: handle_shutdown() (default close(); async_chat closes once its
+//   2. every other channel (but the loop's machinery: outlives_shutdown()) is asked to finish: handle_shutdown() (default close(); async_chat closes once its
 //      queued output is sent; a protocol overrides it to finish the request in hand, or to refuse what it cannot
 //      finish, as SMTP's 421);
-//   3. the loop goes on until the map holds no channel but the signal watcher, or until shutdown_timeout has
-//      passed; then whatever is left is closed (a client that does not read is cut off there).
+//   3. the loop goes on until the map holds no channel but the machinery (the signal watcher, an eventfd waker),
+//      or until shutdown_timeout has passed; then whatever is left is closed (a client that does not read is cut
+//      off there). The machinery stays in the map for its owners to close.
 // A second signal during the drain ends it at once, as in step 3. Channels made during the drain (a client
 // connection a handler opens) are served like the others. exit_now thrown by a handler still leaves at once.
 #include <chrono>
@@ -50,6 +51,8 @@ public:
     bool draining() const noexcept { return draining_; }
 
 private:
+    bool drained() const;
+
     stop_options options_;
     std::string backend_;
     socket_map* map_;
