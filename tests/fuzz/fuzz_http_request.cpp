@@ -57,6 +57,13 @@ const router& routes() {
     return r;
 }
 
+// No whitespace and no control characters: what a request target may hold.
+bool clean(std::string_view s) {
+    for (unsigned char c : s)
+        if (c <= ' ' || c == 0x7f) return false;
+    return true;
+}
+
 bool same(const request& a, const request& b) {
     if (a.method != b.method || a.target != b.target || a.path != b.path || a.query != b.query ||
         a.version_minor != b.version_minor || a.body != b.body || a.keep_alive != b.keep_alive ||
@@ -149,6 +156,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::size_t header_bytes = 0;
         for (const auto& f : r.headers) header_bytes += f.name.size() + f.value.size();
         if (header_bytes > limits.max_header_bytes) fail("headers over max_header_bytes", stream);
+        // What a request the server acts on must be (RFC 9110/9112), whatever the bytes were: anything looser
+        // is room for a front end and this server to disagree about the request (smuggling).
+        if (!is_token(r.method)) fail("a method that is not a token", stream, r.method);
+        if (r.target.empty() || !clean(r.target)) fail("a request target with whitespace or controls", stream, r.target);
+        if (r.version_minor != 0 && r.version_minor != 1) fail("a version other than 1.0 or 1.1", stream);
+        for (const auto& f : r.headers) {
+            if (!is_token(f.name)) fail("a field name that is not a token", stream, f.name);
+            if (f.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+                fail("CR, LF or NUL in a field value", stream, f.value);
+            if (!f.value.empty() && (f.value.front() == ' ' || f.value.front() == '\t' || f.value.back() == ' ' ||
+                                     f.value.back() == '\t'))
+                fail("a field value with its optional whitespace", stream, f.value);
+        }
+        if (r.headers.count("Transfer-Encoding") != 0) fail("a Transfer-Encoding request accepted", stream);
+        const content_length_result cl = content_length_of(r.headers);
+        if (!cl.valid || (cl.present ? cl.value != r.body.size() : !r.body.empty()))
+            fail("a body that is not its Content-Length", stream, r.body);
+        if (r.version_minor == 1 && r.headers.count("Host") != 1) fail("an HTTP/1.1 request without one Host", stream);
     }
     if (whole.failed()) {
         switch (whole.error_status()) {

@@ -79,6 +79,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (!n.valid || n.value != w.body.size()) fail("body length differs from Content-Length", stream);
         }
         if (w.reason.size() + 13 > limits.max_request_line + 1) fail("status line over the bound", stream);
+        for (const auto& f : w.headers) {
+            if (!is_token(f.name)) fail("a field name that is not a token", stream);
+            if (f.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+                fail("CR, LF or NUL in a field value", stream);
+        }
+        if (w.headers.count("Transfer-Encoding") != 0 && !bodiless) fail("a Transfer-Encoding body accepted", stream);
     }
     return 0;
 }
