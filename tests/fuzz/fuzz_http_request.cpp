@@ -165,6 +165,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             if (!is_token(f.name)) fail("a field name that is not a token", stream, f.name);
             if (f.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
                 fail("CR, LF or NUL in a field value", stream, f.value);
+            // A date the server would act on (If-Modified-Since) must be an IMF-fixdate: its numbers all digits.
+            if (parse_http_date(f.value)) {
+                for (std::size_t at : {5, 6, 12, 13, 14, 15, 17, 18, 20, 21, 23, 24})
+                    if (f.value[at] < '0' || f.value[at] > '9') fail("a date accepted with a non-digit", stream, f.value);
+            }
             if (!f.value.empty() && (f.value.front() == ' ' || f.value.front() == '\t' || f.value.back() == ' ' ||
                                      f.value.back() == '\t'))
                 fail("a field value with its optional whitespace", stream, f.value);

@@ -163,6 +163,8 @@ HTTP_REQUEST = {
     "too_long_line": http_request_seed(b"GET /" + b"a" * 60 + b" HTTP/1.1\r\n\r\n", line=40),
     "body_too_large": http_request_seed(b"POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 99999\r\n\r\n", body=100),
     "backpressure_stream": http_request_seed(b"GET /stream/1 HTTP/1.1\r\nHost: h\r\n\r\n" * 3 + GET, pending=8),
+    "if_modified_since": http_request_seed(b"GET /304 HTTP/1.1\r\nHost: h\r\n"
+                                           b"If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\n"),
     "routes_and_errors": http_request_seed(b"GET /throws HTTP/1.1\r\nHost: h\r\n\r\nGET /304 HTTP/1.1\r\nHost: h\r\n\r\n"
                                            b"PUT /x HTTP/1.1\r\nHost: h\r\n\r\nGET /odd HTTP/2.0\r\n\r\n"),
 }
