@@ -13,6 +13,13 @@ if(ASYNCHAT_SANITIZE)
     -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
   target_link_options(asynchat_project_options INTERFACE -fsanitize=address,undefined)
 endif()
+# The fuzz build (tests/fuzz): every layer gets libFuzzer's coverage instrumentation (fuzzer-no-link: the
+# fuzzer's main is linked into the fuzz targets only) and the sanitizers whose reports count as crashes.
+if(ASYNCHAT_FUZZ)
+  target_compile_options(asynchat_project_options INTERFACE
+    -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  target_link_options(asynchat_project_options INTERFACE -fsanitize=address,undefined)
+endif()
 
 # asynchat_layer(NAME SOURCES... [INCLUDE_DIRS DIR...]) declares the library target for one layer with its alias
 # asynchat::NAME. Its public headers are under include/ (or each INCLUDE_DIRS folder, for a layer made of several

@@ -84,12 +84,14 @@ bool async_chat::readable() { return !input_closed_; }
 bool async_chat::writable() { return !out_.empty() || !connected_; }
 
 void async_chat::push(std::string data) {
+    const auto alive = pin(); // the send below may close this channel (peer gone): it must outlive this call
     out_.push(std::move(data));
     if (!reading_) initiate_send();
     refresh_interest();
 }
 
 void async_chat::push_with_producer(std::unique_ptr<producer> p) {
+    const auto alive = pin();
     out_.push_with_producer(std::move(p));
     if (!reading_) initiate_send();
     refresh_interest();
@@ -108,6 +110,7 @@ void async_chat::close_when_done() {
 
 void async_chat::initiate_send() {
     if (!connected_ || out_.empty()) return;
+    const auto alive = pin(); // a failed send closes the channel, which can release its last reference
     const std::size_t bound = std::max<std::size_t>(ac_out_buffer_size, 1);
     std::size_t sent = 0;
     {

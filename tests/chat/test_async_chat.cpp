@@ -701,6 +701,30 @@ BOOST_AUTO_TEST_CASE(a_send_to_a_vanished_peer_closes_at_once) {
     BOOST_TEST(c->output().empty() == false); // nothing was sent: the queue is simply abandoned
 }
 
+// The same close from a push made outside the channel's handlers (chat_room's broadcast, a timer), on a channel only
+// its map holds: the close releases the last reference, and push must not touch the channel after that (found by
+// bench/soak under ASan as a heap-use-after-free in output_queue::consume). It is freed once push returns.
+BOOST_AUTO_TEST_CASE(a_channel_closed_by_its_own_push_outlives_the_push) {
+    class tracked : public asynchat::async_chat {
+    public:
+        tracked(asyncore::socket s, asyncore::socket_map* m, bool& gone) : async_chat(std::move(s), m), gone_(gone) {}
+        ~tracked() override { gone_ = true; }
+        void collect_incoming_data(std::string_view) override {}
+        void found_terminator() override {}
+
+    private:
+        bool& gone_;
+    };
+    asyncore::socket_map map;
+    auto [mine, peer] = socket_pair();
+    bool gone = false;
+    tracked* raw = asyncore::make<tracked>(std::move(mine), &map, gone).get(); // only the map holds it now
+    peer.close();
+    raw->push(std::string(1000, 'x'));
+    BOOST_TEST(map.empty());
+    BOOST_TEST(gone);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(TestHelperFunctions)

@@ -160,6 +160,11 @@ protected:
     // the channel itself if asked a second time while the user's handle_close left it open.
     void fire_close();
 
+    // Keeps a shared-owned channel alive across a call that may release the map's reference to it: a send made
+    // from outside the channel's own handlers (another channel's broadcast, a timer) can close it, and a
+    // make<T>() channel that closes is freed when its last reference goes.
+    ref<dispatcher> pin() noexcept { return ref<dispatcher>(this); }
+
 private:
     template <class T> friend class ref;
     template <class T, class... A> friend ref<T> make(A&&... args);
@@ -170,8 +175,6 @@ private:
     // What a send-like call returns for the syscall result rc (errno set when rc < 0).
     std::size_t sent_or_closed(std::ptrdiff_t rc, const char* what);
     bool registered() const noexcept { return generation_ != 0; }
-    // Keeps a shared-owned channel alive across a call that may release the map's reference to it.
-    ref<dispatcher> pin() noexcept { return ref<dispatcher>(this); }
 
     class socket socket_;
     socket_map* map_;

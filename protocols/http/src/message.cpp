@@ -1,7 +1,6 @@
 #include "asynchat/http/message.hpp"
 
 #include <array>
-#include <charconv>
 #include <ctime>
 #include <limits>
 
@@ -268,9 +267,14 @@ std::optional<std::int64_t> parse_http_date(std::string_view s) noexcept {
     if (s.size() != 29 || s[3] != ',' || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
         s[19] != ':' || s[22] != ':' || s.substr(25) != " GMT")
         return std::nullopt;
+    // Digits only: from_chars would also take a sign ("-1:49:37" read as hour -1).
     auto num = [&](std::size_t at, std::size_t len, int& out) {
-        const auto r = std::from_chars(s.data() + at, s.data() + at + len, out);
-        return r.ec == std::errc{} && r.ptr == s.data() + at + len;
+        out = 0;
+        for (std::size_t i = at; i < at + len; ++i) {
+            if (s[i] < '0' || s[i] > '9') return false;
+            out = out * 10 + (s[i] - '0');
+        }
+        return true;
     };
     int day = 0, year = 0, hour = 0, minute = 0, second = 0;
     if (!num(5, 2, day) || !num(12, 4, year) || !num(17, 2, hour) || !num(20, 2, minute) || !num(23, 2, second))

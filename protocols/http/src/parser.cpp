@@ -372,7 +372,9 @@ void response_parser::status_line_done(std::string_view line) {
         return;
     }
     const std::string_view code = line.substr(9, 3);
-    if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+    // RFC 9110 §15: codes run from 100 to 599, and a client treats 600..999 as 5xx (left to the caller, which
+    // sees the number); 000..099 have no class to be treated as, so they are malformed.
+    if (!std::all_of(code.begin(), code.end(), [](char c) { return c >= '0' && c <= '9'; }) || code[0] == '0' ||
         (line.size() > 12 && line[12] != ' ')) {
         fail("malformed status line");
         return;

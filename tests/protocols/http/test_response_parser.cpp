@@ -102,6 +102,10 @@ const std::vector<std::string> malformed{
     "HTTP/1.0 200 OK\r\nContent-Length : 3\r\n\r\nabc",
     "HTTP/1.0 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    // Found by tests/fuzz/fuzz_http_response: a status below 100 has no class (RFC 9110 §15); it used to be taken
+    // as a final response, its body read to the close.
+    "HTTP/1.1 001 Continue\r\n\r\nbody",
+    "HTTP/1.0 099 X\r\nContent-Length: 0\r\n\r\n",
 };
 
 BOOST_DATA_TEST_CASE(malformed_responses_fail, bdata::make(malformed), resp) {

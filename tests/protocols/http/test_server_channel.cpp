@@ -468,6 +468,12 @@ BOOST_AUTO_TEST_CASE(date_header_is_cached_and_well_formed) {
     BOOST_TEST(format_http_date(784111777) == "Sun, 06 Nov 1994 08:49:37 GMT"); // RFC 9110's example
     BOOST_TEST(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").value() == 784111777);
     BOOST_TEST(!parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"));
+    // 2DIGIT and 4DIGIT are digits: a sign is not (it used to be read as a negative hour, minute, second or year).
+    // The check that found it is in tests/fuzz/fuzz_http_request.cpp.
+    BOOST_TEST(!parse_http_date("Sun, 06 Nov 1994 -1:49:37 GMT"));
+    BOOST_TEST(!parse_http_date("Sun, 06 Nov 1994 08:-9:37 GMT"));
+    BOOST_TEST(!parse_http_date("Sun, 06 Nov 1994 08:49:-7 GMT"));
+    BOOST_TEST(!parse_http_date("Sun, 06 Nov -994 08:49:37 GMT"));
 }
 
 // ---- the graceful stop (handle_shutdown) and the header deadline (slowloris)
