@@ -43,7 +43,9 @@ namespace asynchat {
 //   fail(why)   the input is not this framing: the framer resets and throws framing_error (the channel's
 //               handle_error then closes it, since the stream is out of step);
 //   too_long(n) the message announced is n bytes, over the framer's max_message (passed to next()): the framer
-//               resets and throws message_too_long before any of its payload is read.
+//               resets and throws message_too_long before any of its payload is read (on_overflow::close), or
+//               tells the sink and asks again with max_message 0, dropping what the rule then delivers up to its
+//               end() (on_overflow::discard). So too_long, like hold, must not change the rule's state.
 // The input may be empty (after the last byte was consumed): that is how a rule says end() for a message whose
 // last byte just arrived, or hold() for "nothing more yet". A rule has state (where it is inside a message); the
 // framer calls start() when the rule becomes the terminator (and on reset()), and the rule resets itself after
