@@ -1,14 +1,16 @@
-// The asynchat command: `asynchat serve echo|chat|http|all [options]`, `asynchat get URL`. Bad arguments exit
-// with status 2 and one line naming the argument.
+// The asynchat command: `asynchat serve echo|chat|http|smtp|all [options]`, `asynchat get URL`, `asynchat
+// send-mail [options] < message`. Bad arguments exit with status 2 and one line naming the argument.
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "get.hpp"
+#include "send_mail.hpp"
 #include "serve_all.hpp"
 #include "serve_chat.hpp"
 #include "serve_echo.hpp"
 #include "serve_http.hpp"
+#include "serve_smtp.hpp"
 #ifdef ASYNCHAT_HAVE_ASIO
 #include <asynchat/asio.hpp>
 #endif
@@ -30,6 +32,10 @@ int main(int argc, char** argv) {
     asynchat_cli::add_get_command(app, get);
     asynchat_cli::all_options all;
     asynchat_cli::add_all_command(*serve, all);
+    asynchat_cli::smtp_command_options smtp;
+    asynchat_cli::add_smtp_command(*serve, smtp);
+    asynchat_cli::send_mail_options send_mail;
+    asynchat_cli::add_send_mail_command(app, send_mail);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -45,5 +51,7 @@ int main(int argc, char** argv) {
     if (http.selected) return asynchat_cli::run_http(http);
     if (get.selected) return asynchat_cli::run_get(get);
     if (all.selected) return asynchat_cli::run_all(all);
+    if (smtp.selected) return asynchat_cli::run_smtp(smtp);
+    if (send_mail.selected) return asynchat_cli::run_send_mail(send_mail);
     return 2;
 }

@@ -3,6 +3,7 @@
 #include <array>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 
 #include <asyncore/socket_map.hpp>
 
@@ -30,35 +31,47 @@ http::response bundled_site(const http::request& req) {
 } // namespace
 
 void add_all_command(CLI::App& serve, all_options& opts) {
-    auto* all = serve.add_subcommand("all", "echo, chat and HTTP (with /metrics and /status) in one loop");
+    auto* all = serve.add_subcommand("all", "echo, chat, HTTP (with /metrics and /status) and SMTP in one loop");
     add_server_options(*all, opts.server, false);
     all->add_option("--echo-port", opts.echo_port, "echo port (0: any free port)")->capture_default_str();
     all->add_option("--chat-port", opts.chat_port, "chat port (0: any free port)")->capture_default_str();
     all->add_option("--http-port", opts.http_port, "HTTP port (0: any free port)")->capture_default_str();
+    all->add_option("--smtp-port", opts.smtp_port, "SMTP port (0: any free port)")->capture_default_str();
     all->add_option("--root", opts.http.root, "serve files from DIR instead of the bundled site")
         ->check(CLI::ExistingDirectory);
     add_chat_room_options(*all, opts.chat, "chat-");
     add_http_limit_options(*all, opts.http); // --idle-timeout is HTTP's; the chat room has --chat-idle-timeout
+    opts.smtp.maildir = "./maildir";
+    add_smtp_options(*all, opts.smtp, "smtp-");
     all->callback([&opts] {
         // Echo every line exactly as sent: LF ends a line, so a CRLF client gets its CR back too (nc-friendly).
         opts.echo.delimiter = "\n";
         finish_http_options(opts.http);
+        finish_smtp_options(opts.smtp);
         opts.chat.room.idle_timeout = std::chrono::duration<double>(opts.chat.idle_timeout);
         opts.selected = true;
     });
 }
 
 int run_all(all_options& opts) {
-    asynchat::service_stats echo_stats, chat_stats, http_stats;
+    asynchat::service_stats echo_stats, chat_stats, http_stats, smtp_stats;
     asynchat::line::chat_room room(opts.chat.room, &chat_stats);
-    std::array<std::string, 3> addresses; // filled in as the listeners bind (port 0 picks one)
+    smtp_service smtp;
+    try {
+        smtp = make_smtp_service(opts.smtp, &smtp_stats);
+    } catch (const std::exception& e) {
+        std::cerr << "asynchat: --maildir: " << e.what() << '\n';
+        return 1;
+    }
+    std::array<std::string, 4> addresses; // filled in as the listeners bind (port 0 picks one)
     auto& map = asyncore::socket_map::default_map();
 
     http::router router;
     const auto figures = [&] {
-        return std::array<service_figures, 3>{{{"echo", addresses[0], &echo_stats},
+        return std::array<service_figures, 4>{{{"echo", addresses[0], &echo_stats},
                                                {"chat", addresses[1], &chat_stats},
-                                               {"http", addresses[2], &http_stats}}};
+                                               {"http", addresses[2], &http_stats},
+                                               {"smtp", addresses[3], &smtp_stats}}};
     };
     const auto loop = [&] { return loop_figures{map.backend(), map.passes(), map.size()}; };
     // GET routes answer HEAD too (the channel drops the body).
@@ -82,9 +95,14 @@ int run_all(all_options& opts) {
     services.push_back({"http", opts.server.host, opts.http_port, [&](asyncore::socket s) {
                             asyncore::make<http::server_channel>(std::move(s), router, opts.http.http, &http_stats);
                         }});
-    return run_services(opts.server.backend, std::move(services), [&](std::size_t i, const std::string& where) {
+    services.push_back({"smtp", opts.server.host, opts.smtp_port, smtp.accept});
+    std::cout << "smtp delivers to " << std::filesystem::absolute(opts.smtp.maildir).lexically_normal().string() << std::endl;
+    const int status = run_services(opts.server.backend, std::move(services), [&](std::size_t i, const std::string& where) {
         addresses[i] = where;
     });
+    // The channels refer to the room, the router, the SMTP server and the figures of this frame: they go first.
+    asyncore::close_all();
+    return status;
 }
 
 } // namespace asynchat_cli

@@ -1,6 +1,6 @@
 #pragma once
-// `asynchat serve all`, the main job: echo, chat and HTTP in ONE socket map run by ONE loop (the asyncore idea of
-// mixed channels in one map). Its HTTP service serves a bundled site about the project, /metrics (Prometheus)
+// `asynchat serve all`, the main job: echo, chat, HTTP and SMTP in ONE socket map run by ONE loop (the asyncore idea
+// of mixed channels in one map). Its HTTP service serves a bundled site about the project, /metrics (Prometheus)
 // and /status (HTML) with the live figures of every service and of the loop.
 #include <cstdint>
 #include <string>
@@ -12,6 +12,7 @@
 #include "serve_chat.hpp"
 #include "serve_echo.hpp"
 #include "serve_http.hpp"
+#include "serve_smtp.hpp"
 
 namespace asynchat_cli {
 
@@ -20,9 +21,11 @@ struct all_options {
     std::uint16_t echo_port = 8007;
     std::uint16_t chat_port = 8023;
     std::uint16_t http_port = 8080;
+    std::uint16_t smtp_port = 8025;
     echo_options echo;
     chat_command_options chat;
     http_command_options http; // root empty: the bundled site
+    smtp_command_options smtp;  // --maildir defaults to ./maildir here (add_all_command)
     bool selected = false;
 };
 

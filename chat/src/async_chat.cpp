@@ -156,19 +156,28 @@ void async_chat::initiate_send() {
             explicit sending_scope(bool& f) : flag(f) { flag = true; }
             ~sending_scope() { flag = false; }
         } scope(sending_);
-        if (auto file = out_.front_file_range()) {
-            const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(file->remaining, bound));
-            sent = send_file(file->fd, file->offset, count);
-            out_.consume_file(sent);
+        const auto send_file_range = [this] {
+            const auto file = out_.front_file_range();
+            if (!file) return std::size_t{0};
+            const auto count = static_cast<std::size_t>(
+                std::min<std::uint64_t>(file->remaining, std::max<std::size_t>(ac_sendfile_size, 1)));
+            const std::size_t n = send_file(file->fd, file->offset, count);
+            out_.consume_file(n);
+            return n;
+        };
+        if (out_.front_file_range()) {
+            sent = send_file_range();
         } else {
             iovec iov[max_iov];
-            const std::size_t filled = out_.gather(iov, max_iov, bound);
+            const std::size_t filled = out_.gather(iov, max_iov, bound, true);
             // One piece goes out with send(2): sendmsg's iovec import costs the kernel more for nothing.
             if (filled == 1)
                 sent = dispatcher::send(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len));
             else if (filled > 1)
                 sent = sendv(iov, static_cast<int>(filled));
             out_.consume(sent);
+            // Everything before a file went out: the file follows in the same event, not one pass later.
+            if (sent > 0 && connected_ && out_.ready_bytes() == 0) sent += send_file_range();
         }
     }
     if (counters_) counters_->bytes_out += sent;

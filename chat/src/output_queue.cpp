@@ -38,7 +38,7 @@ void output_queue::clear() noexcept {
     ++epoch_;
 }
 
-std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes) {
+std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes, bool stop_at_file_range) {
     if (gathering_) throw std::logic_error("asynchat::output_queue::gather called from inside a producer's more()");
     if (max_iov <= 0 || max_bytes == 0) return 0;
     gathering_ = true;
@@ -59,6 +59,13 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes)
             continue;
         }
         if (std::holds_alternative<close_marker>(front)) break;
+        if (stop_at_file_range) {
+            const auto& q = std::get<std::unique_ptr<producer>>(front);
+            if (q) {
+                const auto range = q->as_file_range();
+                if (range && range->remaining > 0) break; // the transport sends it from the file itself
+            }
+        }
 
         // more() may push (which can move pending_'s elements: the slot is looked up again afterwards) or clear the
         // queue; holding the producer here keeps it alive through a clear() made from inside its own more().

@@ -1,6 +1,7 @@
 // `asynchat serve all`: three services in one map and one loop, on every backend. The figures on /metrics must
 // follow what the test itself did to the other services, which is what shows they share the loop and the map.
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -21,17 +22,26 @@ using namespace examples_test;
 namespace {
 
 struct serve_all {
+    std::filesystem::path maildir;
     child_process proc;
     std::map<std::string, std::uint16_t> ports;
 
     explicit serve_all(const std::string& backend, std::vector<std::string> extra = {})
-        : proc([&] {
+        : maildir(std::filesystem::temp_directory_path() /
+                  ("asynchat-serve-all-" + std::to_string(::getpid()) + "-" + backend)),
+          proc([&] {
+              std::filesystem::remove_all(maildir);
               std::vector<std::string> argv{ASYNCHAT_PATH, "serve", "all", "--echo-port", "0", "--chat-port", "0",
-                                            "--http-port", "0", "--backend", backend};
+                                            "--http-port", "0", "--smtp-port", "0", "--maildir", maildir.string(),
+                                            "--backend", backend};
               argv.insert(argv.end(), extra.begin(), extra.end());
               return argv;
           }()) {
-        for (const char* name : {"echo", "chat", "http"}) {
+        auto first = proc.read_line();
+        BOOST_REQUIRE_MESSAGE(first, "serve all printed nothing");
+        BOOST_REQUIRE_MESSAGE(*first == "smtp delivers to " + maildir.lexically_normal().string(),
+                              "expected the Maildir line first, got " << *first);
+        for (const char* name : {"echo", "chat", "http", "smtp"}) {
             auto line = proc.read_line();
             BOOST_REQUIRE_MESSAGE(line, "serve all printed no line for " << name);
             const std::string prefix = std::string(name) + " ";
@@ -39,7 +49,26 @@ struct serve_all {
             ports[name] = parse_listening_port(line->substr(prefix.size()));
         }
     }
+    ~serve_all() {
+        proc.send_signal(SIGTERM);
+        proc.wait();
+        std::filesystem::remove_all(maildir);
+    }
 };
+
+// The reply of an SMTP server up to its last line ("250 ...", not "250-..."): what one command gets back.
+std::string smtp_reply(int sock) {
+    std::string reply;
+    char c;
+    while (::recv(sock, &c, 1, 0) == 1) {
+        reply += c;
+        if (c != '\n') continue;
+        const auto start = reply.rfind('\n', reply.size() - 2);
+        const std::string_view last = std::string_view(reply).substr(start == std::string::npos ? 0 : start + 1);
+        if (last.size() >= 4 && last[3] == ' ') break;
+    }
+    return reply;
+}
 
 // One HTTP/1.0 request without keep-alive: the whole response, up to the server's close.
 std::string http_get(std::uint16_t port, const std::string& path, const std::string& method = "GET") {
@@ -88,7 +117,23 @@ BOOST_DATA_TEST_CASE(three_services_one_loop, bdata::make(test_support::backends
     BOOST_TEST(recv_exact(alice.get(), 10) == "OK alice\r\n");
     BOOST_TEST(recv_exact(bob.get(), 16) == "<alice> hi bob\r\n");
 
-    // /metrics follows: 2 chat members open, 2 echo messages, 2 chat lines, this very request.
+    // smtp: one message, acknowledged only once it is in new/.
+    auto mail = connect_loopback(server.ports["smtp"]);
+    BOOST_TEST(smtp_reply(mail.get()).starts_with("220"));
+    for (const char* command : {"HELO test\r\n", "MAIL FROM:<a@example.org>\r\n", "RCPT TO:<b@example.org>\r\n"}) {
+        BOOST_REQUIRE(send_all(mail.get(), command));
+        BOOST_TEST(smtp_reply(mail.get()).starts_with("250"), command);
+    }
+    BOOST_REQUIRE(send_all(mail.get(), "DATA\r\n"));
+    BOOST_TEST(smtp_reply(mail.get()).starts_with("354"));
+    BOOST_REQUIRE(send_all(mail.get(), "Subject: hi\r\n\r\nhello\r\n.\r\n"));
+    BOOST_TEST(smtp_reply(mail.get()).starts_with("250"));
+    std::size_t delivered = 0;
+    for (const auto& f : std::filesystem::directory_iterator(server.maildir / "new")) delivered += f.is_regular_file();
+    BOOST_TEST(delivered == 1u);
+    mail.reset();
+
+    // /metrics follows: 2 chat members open, 2 echo messages, 2 chat lines, 1 mail, this very request.
     const std::string response = http_get(server.ports["http"], "/metrics");
     BOOST_TEST(response.starts_with("HTTP/1.0 200"));
     BOOST_TEST(response.find("Content-Type: text/plain; version=0.0.4") != std::string::npos);
@@ -101,9 +146,12 @@ BOOST_DATA_TEST_CASE(three_services_one_loop, bdata::make(test_support::backends
     BOOST_TEST(metric(text, "asynchat_bytes_received_total", "echo") == 9u);
     BOOST_TEST(metric(text, "asynchat_bytes_sent_total", "echo") == 9u);
     BOOST_TEST(metric(text, "asynchat_bytes_received_total", "chat") == 18u);
+    BOOST_TEST(metric(text, "asynchat_messages_total", "smtp") == 1u);
     BOOST_TEST(metric(text, "asynchat_loop_passes_total") > 0u);
-    // 3 listeners, the signal watcher (exit_on_signals' self-pipe), echo, 2 chat members, this request.
-    BOOST_TEST(metric(text, "asynchat_channels") == 3u + 1u + 1u + 2u + 1u);
+    // 4 listeners, the signal watcher (exit_on_signals' self-pipe), the delivery completions' eventfd, echo, 2 chat
+    // members, this request. (The SMTP client has gone: its channel may or may not have left yet, so it is not
+    // counted — it closed before this request was even sent, and its EOF is read in the same or an earlier pass.)
+    BOOST_TEST(metric(text, "asynchat_channels") == 4u + 1u + 1u + 1u + 2u + 1u);
     BOOST_TEST(text.find("asynchat_info{backend=\"" + backend + "\"} 1\n") != std::string::npos);
     // Every family is introduced by its HELP and TYPE lines, as scrapers expect.
     for (const char* family : {"asynchat_connections_open", "asynchat_connections_accepted_total",
@@ -129,7 +177,7 @@ BOOST_DATA_TEST_CASE(status_page_and_bundled_site, bdata::make(test_support::bac
     const auto status = http_get(server.ports["http"], "/status");
     BOOST_TEST(status.starts_with("HTTP/1.0 200"));
     BOOST_TEST(status.find("Content-Type: text/html") != std::string::npos);
-    for (const char* service : {"<td>echo</td>", "<td>chat</td>", "<td>http</td>"})
+    for (const char* service : {"<td>echo</td>", "<td>chat</td>", "<td>http</td>", "<td>smtp</td>"})
         BOOST_TEST(status.find(service) != std::string::npos, service);
     BOOST_TEST(status.find("<b>" + backend + "</b>") != std::string::npos);
 
@@ -179,7 +227,8 @@ BOOST_AUTO_TEST_CASE(bad_arguments_exit_2) {
     for (std::vector<std::string> args : {std::vector<std::string>{"--echo-port", "x"},
                                           {"--root", "/no/such/dir"},
                                           {"--backend", "nope"},
-                                          {"--chat-max-line", "0"}}) {
+                                          {"--chat-max-line", "0"},
+                                          {"--smtp-max-size", "0"}}) {
         std::vector<std::string> argv{ASYNCHAT_PATH, "serve", "all"};
         argv.insert(argv.end(), args.begin(), args.end());
         child_process p(argv);

@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <stdexcept>
@@ -731,8 +732,11 @@ namespace file_over_socket {
 struct sender : asynchat::async_chat {
     using async_chat::async_chat;
     int closes = 0;
+    std::function<void()> on_line; // what found_terminator does: a response queued inside a read, as HTTP's is
     void collect_incoming_data(std::string_view) override {}
-    void found_terminator() override {}
+    void found_terminator() override {
+        if (on_line) on_line();
+    }
     void handle_close() override {
         ++closes;
         close();
@@ -758,10 +762,34 @@ BOOST_DATA_TEST_CASE(file_producer_over_a_socket, test_asynchat::every_backend()
     asyncore::socket peer = asyncore::socket::adopt(fds[1]);
     asyncore::socket_map map;
     auto chat = asyncore::make<file_over_socket::sender>(asyncore::socket::adopt(fds[0]), &map);
-    chat->push("head:");
-    chat->push_with_producer(std::make_unique<asynchat::file_producer>(fd, asynchat::fd_ownership::adopt));
-    chat->push(":tail");
-    chat->close_when_done();
+    // The file producer is wrapped to count the bytes read out of it through more(): behind "head:" the file must
+    // still go out with sendfile(2), never read into user space only because bytes were queued ahead of it.
+    class counting final : public asynchat::producer {
+    public:
+        counting(std::unique_ptr<producer> inner, std::size_t& read) : inner_(std::move(inner)), read_(read) {}
+        std::string more() override {
+            std::string chunk = inner_->more();
+            read_ += chunk.size();
+            return chunk;
+        }
+        std::optional<asynchat::file_range> as_file_range() const override { return inner_->as_file_range(); }
+        void advance(std::uint64_t n) override { inner_->advance(n); }
+
+    private:
+        std::unique_ptr<producer> inner_;
+        std::size_t& read_;
+    };
+    std::size_t read_through_more = 0;
+    // Queued from inside a read, so the head and the file wait for the one send at the end of the read.
+    chat->set_terminator("\n");
+    chat->on_line = [&] {
+        chat->push("head:");
+        chat->push_with_producer(std::make_unique<counting>(
+            std::make_unique<asynchat::file_producer>(fd, asynchat::fd_ownership::adopt), read_through_more));
+        chat->push(":tail");
+        chat->close_when_done();
+    };
+    BOOST_TEST_REQUIRE(peer.send_some("go\n", 3) == 3);
 
     std::string got;
     char buf[65536];
@@ -776,6 +804,7 @@ BOOST_DATA_TEST_CASE(file_producer_over_a_socket, test_asynchat::every_backend()
     BOOST_TEST(chat->closes == 1);
     BOOST_TEST(got.size() == content.size() + 10);
     BOOST_TEST((got == "head:" + content + ":tail"));
+    BOOST_TEST(read_through_more == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

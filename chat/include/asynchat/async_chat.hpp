@@ -101,8 +101,9 @@ public:
     void push_netstring(std::string_view payload) { push(netstring::encode(payload)); }
     // Closes the channel (handle_close) once everything queued before this call is sent.
     void close_when_done();
-    // Sends what it can now: up to ac_out_buffer_size bytes in one writev(2) (send(2) for a single piece), or a
-    // file range with sendfile(2).
+    // Sends what it can now: up to ac_out_buffer_size bytes in one writev(2) (send(2) for a single piece), then,
+    // if that finished everything before a file producer, up to ac_sendfile_size bytes of the file with
+    // sendfile(2) — an HTTP response head and its file in one writable event, as nginx's writev + sendfile.
     void initiate_send();
     // Emergencies only: drops unread input state and all queued output.
     void discard_buffers();
@@ -160,6 +161,9 @@ public:
     // Bytes read per recv (one buffer per thread, not per channel) and most bytes sent per writable event.
     std::size_t ac_in_buffer_size = 65536;
     std::size_t ac_out_buffer_size = 65536;
+    // Most bytes of a file sent with one sendfile(2) (the kernel copies them; no user buffer is involved, so the
+    // bound only keeps one writable event from holding the loop for long).
+    std::size_t ac_sendfile_size = 2u << 20;
 
 protected:
     // Python's helpers for a subclass that wants the message collected for it: _collect_incoming_data appends

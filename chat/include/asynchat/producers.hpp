@@ -138,9 +138,11 @@ public:
 
     // Fills at most max_iov iovecs with at most max_bytes bytes from the head of the queue, pulling from
     // producers as needed; returns how many iovecs were filled. When it returns 0 for max_iov > 0 and
-    // max_bytes > 0, either empty() or close_reached() holds. Not reentrant: more() calling gather on the same
-    // queue throws std::logic_error.
-    std::size_t gather(iovec* iov, int max_iov, std::size_t max_bytes);
+    // max_bytes > 0, either empty(), close_reached() or (with stop_at_file_range) front_file_range() holds. Not
+    // reentrant: more() calling gather on the same queue throws std::logic_error.
+    // stop_at_file_range: a transport that can send a file range itself (sendfile) stops before a producer that
+    // offers one, instead of reading the file through more() only because bytes were queued ahead of it.
+    std::size_t gather(iovec* iov, int max_iov, std::size_t max_bytes, bool stop_at_file_range = false);
     // After the transport wrote n of the bytes gathered; n greater than ready_bytes() throws std::out_of_range.
     void consume(std::size_t n);
     // Slots the two FIFOs hold allocated (for tests: it must follow what is queued, not what was ever pushed).

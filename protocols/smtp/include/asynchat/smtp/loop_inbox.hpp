@@ -1,0 +1,46 @@
+#pragma once
+// asynchat::smtp::loop_inbox — Twisted's reactor.callFromThread for one socket_map: any thread hands a function
+// to call_from_thread(), and the map's loop runs it on its own thread, soon, in the order given. The wake-up is an
+// eventfd watched by a small dispatcher in the map, so a loop blocked in its wait wakes at once, on every backend.
+//
+// The functions posted are destroyed on the loop thread (or by the inbox's destructor): they may hold what belongs
+// to the loop (refs to channels) as long as the posting thread does not copy or destroy those itself.
+// The inbox must outlive every thread that posts to it; posting after its destruction is a bug.
+// While it lives, the inbox is a channel of its map, so asyncore::loop() does not end for lack of channels.
+#include <functional>
+#include <mutex>
+#include <vector>
+
+#include <asyncore/ref.hpp>
+
+namespace asyncore {
+class socket_map;
+}
+
+namespace asynchat::smtp {
+
+class loop_inbox {
+public:
+    explicit loop_inbox(asyncore::socket_map& map);
+    ~loop_inbox();
+    loop_inbox(const loop_inbox&) = delete;
+    loop_inbox& operator=(const loop_inbox&) = delete;
+
+    // Thread-safe. fn runs on the loop thread. If it throws, the functions posted with it still run; the first
+    // exception then reaches the inbox's dispatcher (handle_error: logged).
+    void call_from_thread(std::function<void()> fn);
+
+    // Runs what has been posted so far, now, on the calling thread (the loop's): for a loop-less test.
+    void run_pending();
+
+private:
+    class waker;
+
+    std::mutex mutex_;
+    std::vector<std::function<void()>> pending_;
+    bool signalled_ = false;   // an eventfd write is outstanding (guarded by mutex_): one wake-up per batch
+    int event_fd_ = -1;
+    asyncore::ref<waker> waker_;
+};
+
+} // namespace asynchat::smtp

@@ -1,0 +1,152 @@
+#pragma once
+// asynchat::smtp::smtp_server and smtp_channel — Python's smtpd.SMTPServer / SMTPChannel on line_receiver, with
+// the sans-I/O smtp_session (session.hpp) as the protocol engine.
+//
+// smtp_server is the service (not a listener): accept() makes the channel of a connection, as chat_room::join
+// does. A porter overrides process_message, as in smtpd:
+//
+//   struct printer : asynchat::smtp::smtp_server {
+//       std::string process_message(const std::string& peer, const std::string& mail_from,
+//                                   const std::vector<std::string>& rcpt_tos, const std::string& data) override {
+//           std::cout << data;
+//           return {};   // "" -> "250 OK"; or a whole reply line, "550 No such user"
+//       }
+//   };
+//
+// or, for a delivery that takes time (aiosmtpd's handle_DATA), handle_DATA, which gets a completion to call
+// later, on the loop thread. maildir_server (below) is the one `asynchat serve smtp` runs.
+//
+// While a delivery is in flight the channel takes no further command: the bytes the client pipelined after the
+// "." are held (and the channel stops reading) until the completion has sent the reply; then they are processed
+// in order. A channel closed meanwhile (the client gone) is kept alive by its completion, which then does nothing.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asyncore/idle_timer.hpp>
+#include <asyncore/ref.hpp>
+#include <asynchat/line/line_receiver.hpp>
+#include <asynchat/service_stats.hpp>
+
+#include "maildir.hpp"
+#include "session.hpp"
+
+namespace asynchat::smtp {
+
+class smtp_channel;
+
+// The reply to one message, to be called once, on the loop thread. Copyable; calling it after the channel has
+// closed does nothing.
+class delivery_completion {
+public:
+    delivery_completion() = default;
+    // reply: "250 ..." when the message is stored, "451 ..." (try again) or "554 ..." when not.
+    void operator()(std::string_view reply) const;
+
+private:
+    friend class smtp_channel;
+    explicit delivery_completion(smtp_channel& channel);
+    asyncore::ref<smtp_channel> channel_;
+    std::uint64_t transaction_ = 0;
+};
+
+class smtp_server {
+public:
+    explicit smtp_server(smtp_options options = {}, service_stats* stats = nullptr)
+        : options_(std::move(options)), stats_(stats) {}
+    virtual ~smtp_server() = default;
+    smtp_server(const smtp_server&) = delete;
+    smtp_server& operator=(const smtp_server&) = delete;
+
+    // Makes the channel of an accepted connection and sends the greeting.
+    asyncore::ref<smtp_channel> accept(asyncore::socket sock, asyncore::socket_map* map = nullptr);
+
+    // smtpd's process_message: "" accepts ("250 OK"), anything else is the reply line sent instead.
+    virtual std::string process_message(const std::string& peer, const std::string& mail_from,
+                                        const std::vector<std::string>& rcpt_tos, const std::string& data);
+    // The asynchronous form: store the message, then call done(reply) on the loop thread (now or later). The
+    // default calls process_message and completes at once.
+    virtual void handle_DATA(smtp_channel& channel, envelope& message, delivery_completion done);
+
+    const smtp_options& options() const noexcept { return options_; }
+    service_stats* stats() const noexcept { return stats_; }
+
+private:
+    smtp_options options_;
+    service_stats* stats_;
+};
+
+class smtp_channel : public line::line_receiver, private session_events {
+public:
+    // Without a socket: a test drives it through string_transport. Call start() for the greeting.
+    explicit smtp_channel(smtp_server& server, asyncore::socket_map* map = nullptr);
+    smtp_channel(smtp_server& server, asyncore::socket sock, asyncore::socket_map* map = nullptr);
+
+    // Sends the greeting and starts the idle timer.
+    void start();
+
+    // The peer's address as text ("127.0.0.1:40000"; "" without a socket).
+    const std::string& peer() const noexcept { return peer_; }
+    smtp_session& session() noexcept { return session_; }
+    // A delivery is in flight: the channel is waiting for its completion.
+    bool delivering() const noexcept { return delivering_; }
+
+    // line_receiver
+    void line_received(std::string_view line) override;
+    void line_length_exceeded(std::size_t length) override;
+    void raw_data_received(std::string_view data) override;
+    // dispatcher
+    bool readable() override;
+    void handle_read() override;
+    void handle_received(std::string_view bytes) override;
+    void handle_error() override;
+    // The client stopped sending: with a delivery in flight, its reply and the held commands are answered
+    // first, then the channel closes. (The channel does not read while delivering, so this is for a transport
+    // that reports the end of input regardless.)
+    void handle_close() override;
+    void close() override;
+
+private:
+    friend class delivery_completion;
+    void setup();
+    void start_idle_timer();
+    // session_events
+    void send_reply(std::string reply) override;
+    void deliver(envelope& message) override;
+    void close_after_replies() override;
+
+    void finish_delivery(std::uint64_t transaction, std::string_view reply);
+
+    smtp_server& server_;
+    smtp_session session_;
+    std::string peer_;
+    std::string held_;            // bytes pipelined after the "." while its delivery is in flight
+    bool delivering_ = false;
+    bool closed_ = false;
+    bool peer_eof_ = false;       // read EOF while delivering: close once the held bytes are answered
+    std::uint64_t transaction_ = 0;   // numbers the deliveries, so a completion applies to its own only
+    asyncore::idle_timer idle_;
+    connection_count counted_;
+};
+
+// The server of `asynchat serve smtp`: each accepted message becomes one file in a Maildir, with
+//   Return-Path: <from>
+//   X-Envelope-To: <r1>, <r2>
+// before the data; the 250 is sent once the file is durable (maildir.hpp), 451 if the delivery failed.
+class maildir_server : public smtp_server {
+public:
+    maildir_server(std::filesystem::path dir, asyncore::socket_map& map, smtp_options options = {},
+                   service_stats* stats = nullptr, maildir_options delivery = {})
+        : smtp_server(std::move(options), stats), maildir_(std::move(dir), map, std::move(delivery)) {}
+
+    void handle_DATA(smtp_channel& channel, envelope& message, delivery_completion done) override;
+    const maildir& store() const noexcept { return maildir_; }
+
+private:
+    maildir maildir_;
+};
+
+// The header lines maildir_server puts before a message's data.
+std::string delivery_headers(const envelope& message);
+
+} // namespace asynchat::smtp

@@ -1,0 +1,201 @@
+#include "asynchat/smtp/server.hpp"
+
+#include <iostream>
+#include <sstream>
+
+#include <asyncore/loop.hpp>
+#include <asyncore/socket_map.hpp>
+
+namespace asynchat::smtp {
+
+// ---- delivery_completion
+
+delivery_completion::delivery_completion(smtp_channel& channel)
+    : channel_(&channel), transaction_(channel.transaction_) {}
+
+void delivery_completion::operator()(std::string_view reply) const {
+    if (channel_) channel_->finish_delivery(transaction_, reply);
+}
+
+// ---- smtp_server
+
+asyncore::ref<smtp_channel> smtp_server::accept(asyncore::socket sock, asyncore::socket_map* map) {
+    auto channel = asyncore::make<smtp_channel>(*this, std::move(sock), map);
+    channel->start();
+    return channel;
+}
+
+std::string smtp_server::process_message(const std::string&, const std::string&, const std::vector<std::string>&,
+                                         const std::string&) {
+    // smtpd raises NotImplementedError here; a server with nowhere to put mail must not pretend it took it.
+    return "554 Error: no delivery configured";
+}
+
+void smtp_server::handle_DATA(smtp_channel& channel, envelope& message, delivery_completion done) {
+    const std::string reply = process_message(channel.peer(), message.mail_from, message.rcpt_tos, message.content);
+    done(reply.empty() ? std::string_view("250 OK") : std::string_view(reply));
+}
+
+// ---- smtp_channel
+
+smtp_channel::smtp_channel(smtp_server& server, asyncore::socket_map* map)
+    : line_receiver(map), server_(server), session_(server.options(), *this), counted_(server.stats()) {
+    setup();
+}
+
+smtp_channel::smtp_channel(smtp_server& server, asyncore::socket sock, asyncore::socket_map* map)
+    : line_receiver(std::move(sock), map), server_(server), session_(server.options(), *this),
+      counted_(server.stats()) {
+    setup();
+}
+
+void smtp_channel::setup() {
+    // Lines end with CRLF and nothing else: a bare LF or CR is a byte of the line (the smuggling defence).
+    set_delimiter("\r\n");
+    set_max_line_length(session_.max_line_length());
+    if (server_.stats()) count_traffic(&server_.stats()->traffic);
+    if (addr()) {
+        std::ostringstream text;
+        text << *addr();
+        peer_ = text.str();
+    }
+}
+
+void smtp_channel::start() {
+    session_.start();
+    start_idle_timer();
+}
+
+void smtp_channel::start_idle_timer() {
+    idle_.start(map(), server_.options().idle_timeout, [this] {
+        if (delivering_) {
+            // The wait is the server's, not the client's: the clock starts again.
+            start_idle_timer();
+            return;
+        }
+        session_.timeout();
+    });
+}
+
+void smtp_channel::line_received(std::string_view line) {
+    if (closed_) return;
+    session_.line_received(line);
+    if (!delivering_) set_max_line_length(session_.max_line_length());
+}
+
+void smtp_channel::line_length_exceeded(std::size_t) {
+    // The line is dropped up to its CRLF either way; the session answers 500, or in DATA marks the message over
+    // its size.
+    session_.line_too_long();
+    set_max_line_length(session_.max_line_length());
+}
+
+void smtp_channel::raw_data_received(std::string_view data) {
+    // Raw mode is used only to hold what the client pipelined behind a message being delivered. Bounded: the
+    // channel does not read while it holds (readable() is false), so this is the rest of one read at most.
+    held_.append(data);
+}
+
+bool smtp_channel::readable() { return !delivering_ && !peer_eof_ && line_receiver::readable(); }
+
+void smtp_channel::handle_read() {
+    idle_.touch();
+    line_receiver::handle_read();
+}
+
+void smtp_channel::handle_received(std::string_view bytes) {
+    idle_.touch();
+    line_receiver::handle_received(bytes);
+}
+
+void smtp_channel::handle_error() {
+    std::cerr << "asynchat: smtp: closing " << peer_ << ": " << asyncore::compact_exception() << '\n';
+    close();
+}
+
+void smtp_channel::handle_close() {
+    if (delivering_ && !closed_) {
+        peer_eof_ = true;
+        refresh_interest();
+        return;
+    }
+    line_receiver::handle_close();
+}
+
+void smtp_channel::close() {
+    closed_ = true;
+    held_.clear();
+    idle_.stop();
+    counted_.release();
+    count_traffic(nullptr); // a closed channel may outlive the server whose counters these are
+    line_receiver::close();
+}
+
+void smtp_channel::send_reply(std::string reply) {
+    if (auto* stats = server_.stats(); stats && !reply.empty() && (reply[0] == '4' || reply[0] == '5'))
+        ++stats->errors;
+    push(std::move(reply));
+}
+
+void smtp_channel::deliver(envelope& message) {
+    delivering_ = true;
+    ++transaction_;
+    // Whatever follows the "." is held, in order, until the reply to this message is out.
+    set_raw_mode();
+    refresh_interest();
+    server_.handle_DATA(*this, message, delivery_completion(*this));
+}
+
+void smtp_channel::close_after_replies() {
+    // Nothing the client sent after QUIT (or the 421) is acted on.
+    input_framer().reset();
+    held_.clear();
+    async_chat::close_when_done();
+}
+
+void smtp_channel::finish_delivery(std::uint64_t transaction, std::string_view reply) {
+    if (closed_ || !delivering_ || transaction != transaction_) return;
+    delivering_ = false;
+    // Called from a completion, outside this channel's handlers: what the loop would do with an exception from a
+    // handler (handle_error) is done here, so that a failing send is this channel's end and not the completion
+    // queue's.
+    try {
+        idle_.touch();
+        if (!reply.empty() && reply.front() == '2')
+            if (auto* stats = server_.stats()) ++stats->messages;
+        session_.delivered(reply);
+        if (closed_) return; // sending the reply found the client gone
+        set_max_line_length(session_.max_line_length());
+        refresh_interest();
+        // Back to lines, starting with what was held; from a completion outside any read this frames them now.
+        set_line_mode(std::exchange(held_, std::string()));
+        if (peer_eof_ && !closed_ && !delivering_) async_chat::close_when_done();
+    } catch (...) {
+        handle_error();
+    }
+}
+
+// ---- maildir_server
+
+std::string delivery_headers(const envelope& message) {
+    std::string head = "Return-Path: <" + message.mail_from + ">\r\nX-Envelope-To: ";
+    for (std::size_t i = 0; i < message.rcpt_tos.size(); ++i) {
+        if (i) head += ", ";
+        head += "<" + message.rcpt_tos[i] + ">";
+    }
+    head += "\r\n";
+    return head;
+}
+
+void maildir_server::handle_DATA(smtp_channel&, envelope& message, delivery_completion done) {
+    maildir_.deliver(delivery_headers(message), std::move(message.content), [done](const delivery_result& r) {
+        if (r.ok) {
+            done("250 OK: queued as " + r.name);
+            return;
+        }
+        std::cerr << "asynchat: smtp: delivery failed: " << r.error << '\n';
+        done("451 Requested action aborted: local error in processing");
+    });
+}
+
+} // namespace asynchat::smtp

@@ -1,0 +1,241 @@
+// The Maildir delivery and the loop_inbox that brings its completions back to the loop thread, on every backend:
+// files complete in new/ only, one completion per message on the loop thread, group commit, failures reported,
+// and maildir_server's SMTP replies waiting for the disk.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <asyncore/socket_map.hpp>
+#include <asynchat/smtp/loop_inbox.hpp>
+#include <asynchat/smtp/maildir.hpp>
+#include <asynchat/smtp/server.hpp>
+
+#include "smtp_test_util.hpp"
+#include "test_support.hpp"
+
+namespace bdata = boost::unit_test::data;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using namespace smtp_test;
+
+namespace {
+
+// Runs passes of map on backend until done() or the hang guard; false on the guard.
+template <class Done> bool run_until(asyncore::socket_map& map, const std::string& backend, Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        map.run_pass(100ms, backend);
+    }
+    return true;
+}
+
+// A fresh directory under the temp dir, removed again at the end.
+struct temp_dir {
+    fs::path path;
+    temp_dir() {
+        static int n = 0;
+        path = fs::temp_directory_path() /
+               ("asynchat-maildir-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+        fs::remove_all(path);
+    }
+    ~temp_dir() {
+        std::error_code ignored;
+        fs::remove_all(path, ignored);
+    }
+};
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+std::vector<fs::path> files_in(const fs::path& dir) {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path());
+    return out;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(smtp_loop_inbox)
+
+BOOST_DATA_TEST_CASE(functions_from_a_thread_run_on_the_loop_in_order, bdata::make(test_support::backends()),
+                     backend) {
+    asyncore::socket_map map;
+    asynchat::smtp::loop_inbox inbox(map);
+    std::vector<int> ran;
+    const auto loop_thread = std::this_thread::get_id();
+    bool all_on_loop = true;
+    std::thread poster([&] {
+        for (int i = 0; i < 1000; ++i)
+            inbox.call_from_thread([&, i] {
+                ran.push_back(i);
+                all_on_loop = all_on_loop && std::this_thread::get_id() == loop_thread;
+            });
+    });
+    BOOST_REQUIRE(run_until(map, backend, [&] { return ran.size() == 1000; }));
+    poster.join();
+    BOOST_TEST(all_on_loop);
+    for (int i = 0; i < 1000; ++i) BOOST_REQUIRE_EQUAL(ran[static_cast<std::size_t>(i)], i);
+}
+
+// A function that throws does not cost the others their turn; the first exception comes out afterwards.
+BOOST_AUTO_TEST_CASE(a_throwing_function_does_not_drop_the_rest) {
+    asyncore::socket_map map;
+    asynchat::smtp::loop_inbox inbox(map);
+    std::vector<int> ran;
+    inbox.call_from_thread([&] { ran.push_back(1); });
+    inbox.call_from_thread([] { throw std::runtime_error("first"); });
+    inbox.call_from_thread([] { throw std::logic_error("second"); });
+    inbox.call_from_thread([&] { ran.push_back(4); });
+    BOOST_CHECK_THROW(inbox.run_pending(), std::runtime_error);
+    BOOST_TEST((ran == std::vector<int>{1, 4}));
+    inbox.run_pending(); // nothing left
+    BOOST_TEST(ran.size() == 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(smtp_maildir)
+
+BOOST_DATA_TEST_CASE(messages_land_complete_in_new, bdata::make(test_support::backends()), backend) {
+    temp_dir dir;
+    asyncore::socket_map map;
+    asynchat::smtp::maildir box(dir.path, map, {.workers = 3});
+    BOOST_TEST(fs::is_directory(dir.path / "cur"));
+    std::vector<asynchat::smtp::delivery_result> results;
+    constexpr int count = 40;
+    for (int i = 0; i < count; ++i)
+        box.deliver("Head: " + std::to_string(i) + "\r\n", std::string(10240, static_cast<char>('a' + i % 26)),
+                    [&](const asynchat::smtp::delivery_result& r) { results.push_back(r); });
+    BOOST_TEST(results.empty()); // never from inside deliver()
+    BOOST_REQUIRE(run_until(map, backend, [&] { return results.size() == count; }));
+    std::set<std::string> names;
+    for (const auto& r : results) {
+        BOOST_TEST(r.ok, r.error);
+        names.insert(r.name);
+    }
+    BOOST_TEST(names.size() == std::size_t{count});
+    BOOST_TEST(files_in(dir.path / "new").size() == std::size_t{count});
+    BOOST_TEST(files_in(dir.path / "tmp").empty());
+    for (const auto& name : names) {
+        const std::string body = slurp(dir.path / "new" / name);
+        BOOST_REQUIRE(body.starts_with("Head: "));
+        const int i = std::stoi(body.substr(6));
+        BOOST_TEST(body == "Head: " + std::to_string(i) + "\r\n" +
+                               std::string(10240, static_cast<char>('a' + i % 26)));
+        // time.pid_seq.host, as the Maildir spec names files.
+        BOOST_TEST(name.find("." + std::to_string(::getpid()) + "_") != std::string::npos, name);
+    }
+    BOOST_TEST(box.stats().delivered == std::uint64_t{count});
+    BOOST_TEST(box.in_flight() == 0u);
+}
+
+// Messages queued while a worker is busy go in one batch: one fsync of new/ for all of them. 64 deliveries are
+// queued in microseconds, one file's fsync takes far longer, so with group commit there are fewer batches than
+// messages; without it, exactly as many.
+BOOST_DATA_TEST_CASE(pending_messages_share_one_directory_fsync, bdata::make(test_support::backends()), backend) {
+    temp_dir dir;
+    asyncore::socket_map map;
+    asynchat::smtp::maildir box(dir.path, map, {.workers = 1});
+    std::size_t done = 0;
+    for (int i = 0; i < 64; ++i) box.deliver("", "x\r\n", [&](const asynchat::smtp::delivery_result&) { ++done; });
+    BOOST_REQUIRE(run_until(map, backend, [&] { return done == 64; }));
+    BOOST_TEST(box.stats().delivered == 64u);
+    BOOST_TEST(box.stats().batches < 64u);
+    BOOST_TEST_MESSAGE("64 messages in " << box.stats().batches << " batches");
+}
+
+BOOST_DATA_TEST_CASE(a_failed_write_is_reported_and_leaves_nothing_in_new, bdata::make(test_support::backends()),
+                     backend) {
+    temp_dir dir;
+    asyncore::socket_map map;
+    asynchat::smtp::maildir box(dir.path, map, {.workers = 2});
+    fs::remove_all(dir.path / "tmp"); // the disk "fails": tmp/ is gone (permissions would not stop root)
+    std::vector<asynchat::smtp::delivery_result> results;
+    box.deliver("", "x\r\n", [&](const asynchat::smtp::delivery_result& r) { results.push_back(r); });
+    BOOST_REQUIRE(run_until(map, backend, [&] { return results.size() == 1; }));
+    BOOST_TEST(!results[0].ok);
+    BOOST_TEST(results[0].error.find("tmp/") != std::string::npos, results[0].error);
+    BOOST_TEST(files_in(dir.path / "new").empty());
+    BOOST_TEST(box.stats().failed == 1u);
+}
+
+// Destroyed with deliveries in flight: the workers finish what they took, no completion runs afterwards, and
+// whatever reached new/ is complete.
+BOOST_AUTO_TEST_CASE(destroyed_with_deliveries_in_flight) {
+    temp_dir dir;
+    asyncore::socket_map map;
+    int called = 0;
+    {
+        asynchat::smtp::maildir box(dir.path, map, {.workers = 2});
+        for (int i = 0; i < 20; ++i)
+            box.deliver("", std::string(4096, 'z'), [&](const asynchat::smtp::delivery_result&) { ++called; });
+    }
+    BOOST_TEST(called == 0);
+    for (const auto& f : files_in(dir.path / "new")) BOOST_TEST(slurp(f) == std::string(4096, 'z'));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(smtp_maildir_server)
+
+// The 250 after DATA waits for the disk; the message is in new/ with the envelope's header lines when it comes.
+BOOST_DATA_TEST_CASE(the_250_comes_after_the_file_is_in_new, bdata::make(test_support::backends()), backend) {
+    temp_dir dir;
+    asyncore::socket_map map;
+    asynchat::smtp::maildir_server server(dir.path, map);
+    asynchat::smtp::smtp_channel channel(server, &map);
+    asynchat::string_transport wire(channel);
+    channel.start();
+    wire.written();
+    std::string got;
+    wire.receive("EHLO me\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nRCPT TO:<c@z>\r\nDATA\r\nSubject: s\r\n\r\n"
+                 "..body\r\n.\r\nNOOP\r\n");
+    got += wire.written();
+    BOOST_TEST(!got.ends_with("250 OK\r\n")); // the NOOP waits behind the delivery
+    BOOST_REQUIRE(run_until(map, backend, [&] {
+        got += wire.written();
+        return got.ends_with("250 OK\r\n");
+    }));
+    const auto queued = got.find("250 OK: queued as ");
+    BOOST_REQUIRE(queued != std::string::npos);
+    const std::string name = got.substr(queued + 18, got.find("\r\n", queued) - queued - 18);
+    BOOST_TEST(escape(slurp(dir.path / "new" / name)) ==
+               escape("Return-Path: <a@x>\r\nX-Envelope-To: <b@y>, <c@z>\r\nSubject: s\r\n\r\n.body\r\n"));
+}
+
+BOOST_DATA_TEST_CASE(a_failed_delivery_is_451_and_the_session_goes_on, bdata::make(test_support::backends()),
+                     backend) {
+    temp_dir dir;
+    asyncore::socket_map map;
+    asynchat::smtp::maildir_server server(dir.path, map);
+    asynchat::smtp::smtp_channel channel(server, &map);
+    asynchat::string_transport wire(channel);
+    channel.start();
+    wire.written();
+    fs::remove_all(dir.path / "tmp");
+    std::string got;
+    wire.receive("HELO me\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nx\r\n.\r\nNOOP\r\n");
+    BOOST_REQUIRE(run_until(map, backend, [&] {
+        got += wire.written();
+        return got.ends_with("\r\n250 OK\r\n") && got.find("451") != std::string::npos;
+    }));
+    BOOST_TEST(escape(got) == replies({"250 localhost", "250 OK", "250 OK", "354 End data with <CR><LF>.<CR><LF>",
+                                       "451 Requested action aborted: local error in processing", "250 OK"}));
+    BOOST_TEST(files_in(dir.path / "new").empty());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
