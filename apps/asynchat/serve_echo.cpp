@@ -1,6 +1,7 @@
 // `asynchat serve echo`: an async_chat echo server. What comes back depends only on the bytes sent, never on how
 // the network segmented them: messages are echoed whole, and a message over --max-message closes that
-// connection before any of it is echoed. With --length-prefix N each message is an N-byte big-endian length and
+// connection before any of it is echoed (with --discard-long: is dropped, and the next message echoed). A client
+// that sends but does not read stops being read once --output-high-watermark bytes are queued for it. With --length-prefix N each message is an N-byte big-endian length and
 // that many bytes (asynchat::length_prefixed), echoed with its prefix; a length over --max-message closes the
 // connection as soon as the prefix is read, before any of the payload is.
 #include "serve_echo.hpp"
@@ -29,7 +30,10 @@ public:
             break;
         }
         // With no terminator the whole stream is one message: nothing accumulates, so there is nothing to bound.
-        if (opts.mode != echo_options::framing::raw) set_max_message(opts.max_message);
+        if (opts.mode != echo_options::framing::raw)
+            set_max_message(opts.max_message,
+                            opts.discard_long ? asynchat::on_overflow::discard : asynchat::on_overflow::close);
+        set_output_watermarks(opts.output_high, opts.output_low);
         idle_.start(map(), std::chrono::duration<double>(opts.idle_timeout), [this] { close(); });
     }
 
@@ -45,6 +49,13 @@ public:
     void handle_write() override {
         idle_.touch();
         async_chat::handle_write();
+    }
+    // --discard-long: the message is not echoed; one line on stderr says so, and the next message is served.
+    void message_length_exceeded(std::size_t length) override {
+        std::cerr << "asynchat: " << (addr() ? addr()->to_string() : "client") << ": dropping a message of at least "
+                  << length << " bytes (over --max-message " << opts_.max_message << ")\n";
+        if (stats_) ++stats_->errors;
+        message_.clear();
     }
 
     void collect_incoming_data(std::string_view data) override {
@@ -120,11 +131,22 @@ void add_echo_command(CLI::App& serve, echo_options& opts) {
     term->excludes(count, raw, prefix);
     count->excludes(raw, prefix);
     raw->excludes(prefix);
-    echo->add_option("--max-message", opts.max_message, "largest message in bytes; a longer one closes its connection")
+    echo->add_option("--max-message", opts.max_message, "largest message in bytes; a longer one closes its connection (see --discard-long)")
         ->check(at_least_one)
+        ->capture_default_str();
+    echo->add_flag("--discard-long", opts.discard_long,
+                   "drop a message over --max-message (up to its end) and keep the connection, instead of closing it");
+    echo->add_option("--output-high-watermark", opts.output_high,
+                     "stop reading a connection with more than this many bytes of echo queued for it (0: never)")
+        ->capture_default_str();
+    echo->add_option("--output-low-watermark", opts.output_low,
+                     "read it again once its queue is back to this many bytes")
         ->capture_default_str();
     add_echo_idle_option(*echo, opts);
     echo->callback([&opts, count, raw, prefix] {
+        if (opts.output_low > opts.output_high && opts.output_high != 0)
+            throw CLI::ValidationError("--output-low-watermark", "must not be above --output-high-watermark");
+        if (opts.output_high == 0) opts.output_low = 0;
         if (*count) opts.mode = echo_options::framing::count;
         if (*raw) opts.mode = echo_options::framing::raw;
         if (*prefix) opts.mode = echo_options::framing::length_prefix;

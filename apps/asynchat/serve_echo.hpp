@@ -2,6 +2,7 @@
 #include <cstddef>
 #include <string>
 
+#include <asynchat/async_chat.hpp>
 #include <asynchat/service_stats.hpp>
 
 #include "server_options.hpp"
@@ -18,6 +19,11 @@ struct echo_options {
     std::size_t length_prefix = 0; // header bytes of --length-prefix: 1, 2, 4 or 8 (big-endian)
     std::size_t max_message = 1 << 20;
     double idle_timeout = 300; // seconds without a byte either way before a connection is closed; 0: never
+    bool discard_long = false;   // --discard-long: a message over max_message is dropped, the connection kept
+    // Output backpressure (async_chat's watermarks): above high queued bytes the connection is not read until
+    // its queue is back to low. 0 for high turns it off.
+    std::size_t output_high = asynchat::async_chat::default_output_high_watermark;
+    std::size_t output_low = asynchat::async_chat::default_output_low_watermark;
     bool raw = false;
     bool selected = false;
 };

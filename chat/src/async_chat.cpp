@@ -3,6 +3,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <vector>
 
 namespace asynchat {
@@ -79,7 +80,42 @@ void async_chat::handle_close() {
     close();
 }
 
-bool async_chat::readable() { return !input_closed_; }
+// Paused above the high watermark: the loop drops POLLIN (the Asio transport starts no read), so the peer's
+// further requests wait in the kernel buffers and, once those are full, in the peer itself (TCP flow control).
+bool async_chat::readable() { return !input_closed_ && !output_paused_; }
+
+void async_chat::message_length_exceeded(std::size_t) { incoming_.clear(); }
+
+void async_chat::set_output_watermarks(std::size_t high, std::size_t low) {
+    if (low > high) throw std::invalid_argument("asynchat::async_chat::set_output_watermarks: low above high");
+    output_high_ = high;
+    output_low_ = low;
+    if (high == 0) {
+        // Off: a paused channel reads again at once.
+        if (output_paused_) {
+            output_paused_ = false;
+            refresh_interest();
+            output_low();
+        }
+        return;
+    }
+    check_output_high();
+    check_output_low();
+}
+
+void async_chat::check_output_high() {
+    if (output_paused_ || output_high_ == 0 || out_.footprint() <= output_high_) return;
+    output_paused_ = true;
+    refresh_interest();
+    output_high();
+}
+
+void async_chat::check_output_low() {
+    if (!output_paused_ || out_.footprint() > output_low_) return;
+    output_paused_ = false;
+    refresh_interest();
+    output_low();
+}
 
 bool async_chat::writable() { return !out_.empty() || !connected_; }
 
@@ -87,6 +123,7 @@ void async_chat::push(std::string data) {
     const auto alive = pin(); // the send below may close this channel (peer gone): it must outlive this call
     out_.push(std::move(data));
     if (!reading_) initiate_send();
+    check_output_high();
     refresh_interest();
 }
 
@@ -94,6 +131,7 @@ void async_chat::push_with_producer(std::unique_ptr<producer> p) {
     const auto alive = pin();
     out_.push_with_producer(std::move(p));
     if (!reading_) initiate_send();
+    check_output_high();
     refresh_interest();
 }
 
@@ -146,6 +184,7 @@ void async_chat::initiate_send() {
         }
     }
     if (counters_) counters_->bytes_out += sent;
+    check_output_low();
     // Everything queued before close_when_done() is out (an exhausted producer still ahead of the marker is
     // stepped over by the next gather, one writable event later, as Python's initiate_send does).
     if (out_.pop_close_marker()) handle_close();
@@ -156,6 +195,7 @@ void async_chat::discard_buffers() {
     framer_.reset();
     incoming_.clear();
     out_.clear();
+    check_output_low();
     refresh_interest();
 }
 

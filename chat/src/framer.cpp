@@ -85,6 +85,7 @@ void framer::reset() noexcept {
     rewind_len_ = 0;
     carry_is_prefix_ = false;
     rule_progress_ = false;
+    discarding_ = false;
     if (term_.rule_) term_.rule_->start();
     collected_ = 0;
     ++epoch_;
@@ -96,9 +97,23 @@ void framer::throw_too_long(std::size_t attempted) {
     throw message_too_long(limit, attempted);
 }
 
-// Both return false when the callback reset the framer: the caller must then stop touching the buffer.
+bool framer::overflow(std::size_t attempted, framer_sink& sink, std::uint64_t epoch) {
+    if (overflow_ == on_overflow::close) throw_too_long(attempted);
+    discarding_ = true;
+    collected_ = 0;
+    // A count has been counted down past these bytes already: what is left plus them is the message's size.
+    if (term_.is_count()) discarded_count_ = attempted + term_.count_;
+    sink.message_length_exceeded(attempted);
+    return epoch == epoch_;
+}
+
+// Both return false when the callback reset the framer: the caller must then stop touching the buffer. While
+// discarding, the pieces of the over-long message are dropped here and its end only ends the discard, so every
+// terminator kind discards through the same paths it delivers through.
 bool framer::deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch) {
-    check_limit(bytes.size());
+    if (discarding_) [[unlikely]] return true;
+    if (max_message_ != 0 && collected_ + bytes.size() > max_message_) [[unlikely]]
+        return overflow(collected_ + bytes.size(), sink, epoch);
     collected_ += bytes.size();
     sink.collect_incoming_data(bytes);
     return epoch == epoch_;
@@ -106,6 +121,13 @@ bool framer::deliver(std::string_view bytes, framer_sink& sink, std::uint64_t ep
 
 bool framer::fire(framer_sink& sink, std::uint64_t epoch) {
     collected_ = 0;
+    if (discarding_) [[unlikely]] {
+        discarding_ = false;   // the over-long message ended here: the next one is delivered
+        // found_terminator, where a protocol sets the next count, is not called for a dropped message: the
+        // next message is framed by the same count.
+        if (term_.is_count()) term_.count_ = discarded_count_;
+        return true;
+    }
     sink.found_terminator();
     return epoch == epoch_;
 }
@@ -333,7 +355,9 @@ framer::rule_result framer::run_rule(std::string_view input, std::size_t pos, fr
     framing_rule* const rule = term_.rule_.get();
     for (;;) {
         const std::string_view rest = input.substr(pos);
-        const rule_step step = rule->next(rest, max_message_);
+        // While discarding, the rule is told of no bound, so that it steps over the payload it just announced
+        // as too long (delivering it to deliver(), which drops it) instead of refusing it again.
+        const rule_step step = rule->next(rest, discarding_ ? 0 : max_message_);
         switch (step.what) {
         case rule_step::kind::deliver:
         case rule_step::kind::skip:
@@ -365,6 +389,12 @@ framer::rule_result framer::run_rule(std::string_view input, std::size_t pos, fr
             reset();
             throw framing_error(std::string("asynchat: framing error: ") + step.reason());
         case rule_step::kind::too_long: {
+            if (overflow_ == on_overflow::discard) {
+                // Nothing consumed yet: the rule is asked again, with no bound, and its payload is dropped.
+                if (!overflow(step.bytes, sink, epoch)) return {rule_result::state::stopped, pos};
+                if (term_.rule_.get() != rule || !unread_.empty()) return {rule_result::state::switched, pos};
+                break;
+            }
             const std::size_t limit = max_message_;
             reset();
             throw message_too_long(limit, step.bytes);

@@ -12,12 +12,16 @@ void output_queue::push(std::string data) {
         ready_bytes_ += data.size();
         ready_.emplace_back(std::move(data));
     } else {
+        pending_bytes_ += data.size();
+        ++pending_strings_;
         pending_.emplace_back(std::in_place_type<std::string>, std::move(data));
     }
 }
 
 void output_queue::push_with_producer(std::unique_ptr<producer> p) {
-    if (p) pending_.emplace_back(std::in_place_type<std::unique_ptr<producer>>, std::move(p));
+    if (!p) return;
+    pending_.emplace_back(std::in_place_type<std::unique_ptr<producer>>, std::move(p));
+    ++producers_;
 }
 
 void output_queue::close_when_done() { pending_.emplace_back(std::in_place_type<close_marker>); }
@@ -28,6 +32,9 @@ void output_queue::clear() noexcept {
     pending_.clear();
     head_offset_ = 0;
     ready_bytes_ = 0;
+    pending_bytes_ = 0;
+    pending_strings_ = 0;
+    producers_ = 0;
     ++epoch_;
 }
 
@@ -44,6 +51,8 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes,
     while (ready_bytes_ < max_bytes && ready_.size() < slots && !pending_.empty()) {
         item& front = pending_.front();
         if (auto* s = std::get_if<std::string>(&front)) {
+            pending_bytes_ -= s->size();
+            --pending_strings_;
             ready_bytes_ += s->size();
             ready_.emplace_back(std::move(*s));
             pending_.pop_front();
@@ -72,6 +81,7 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes,
         if (epoch != epoch_) break;   // discarded, with everything else that was queued
         if (chunk.empty()) {
             pending_.pop_front();
+            --producers_;
             continue;
         }
         std::get<std::unique_ptr<producer>>(pending_.front()) = std::move(p);
@@ -132,7 +142,10 @@ void output_queue::consume_file(std::uint64_t n) {
     auto& p = std::get<std::unique_ptr<producer>>(pending_.front());
     p->advance(n);
     // Finished: dropped now rather than at the next gather, so that close_reached() can become true at once.
-    if (auto range = p->as_file_range(); range && range->remaining == 0) pending_.pop_front();
+    if (auto range = p->as_file_range(); range && range->remaining == 0) {
+        pending_.pop_front();
+        --producers_;
+    }
 }
 
 } // namespace asynchat

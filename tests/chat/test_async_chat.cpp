@@ -41,6 +41,7 @@
 #include <asyncore/asyncore.hpp>
 
 #include "chat_test_util.hpp"
+#include "socket_pair.hpp"
 #include "test_support.hpp"
 
 namespace bdata = boost::unit_test::data;
@@ -322,13 +323,7 @@ auto every_backend() { return bdata::make(test_support::backends()); }
 
 std::vector<std::string> v(std::initializer_list<std::string> l) { return l; }
 
-// A connected AF_UNIX stream pair: the first end for a channel, the second for the test.
-std::pair<asyncore::socket, asyncore::socket> socket_pair() {
-    int fds[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0)
-        throw std::system_error(errno, std::system_category(), "socketpair");
-    return {asyncore::socket::adopt(fds[0]), asyncore::socket::adopt(fds[1])};
-}
+using chat_test::socket_pair;
 
 } // namespace test_asynchat
 

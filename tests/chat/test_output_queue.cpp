@@ -514,4 +514,28 @@ BOOST_AUTO_TEST_CASE(sendfile_helpers) {
     std::filesystem::remove(path);
 }
 
+// A channel that is never idle — pushes keep coming while sends drain the queue, and it never quite empties —
+// must not keep a slot for every message ever pushed (the FIFO's head moves, and the space behind it used to be
+// reclaimed only when the queue emptied: 32 bytes per message for as long as the channel stayed busy).
+BOOST_AUTO_TEST_CASE(a_queue_that_never_empties_keeps_its_slots_bounded) {
+    output_queue q;
+    q.push("first");
+    q.push_with_producer(std::make_unique<simple_producer>("p"));   // some items go through pending_ too
+    std::size_t most = 0;
+    for (int i = 0; i < 100000; ++i) {
+        q.push("message " + std::to_string(i));
+        iovec iov[4];
+        const std::size_t n = q.gather(iov, 4, 1 << 20);
+        BOOST_REQUIRE(n > 0u);
+        q.consume(iov[0].iov_len);   // one item out per item in: the queue holds a few items throughout
+        most = std::max(most, q.slot_capacity());
+    }
+    BOOST_TEST(!q.empty());
+    BOOST_TEST(most <= 512u);
+    // And the order is intact: what is left comes out oldest first.
+    iovec iov[1];
+    BOOST_REQUIRE(q.gather(iov, 1, 1 << 20) == 1u);
+    BOOST_TEST(std::string(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len).starts_with("message "));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

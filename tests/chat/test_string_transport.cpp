@@ -239,4 +239,35 @@ BOOST_AUTO_TEST_CASE(producers_output_in_push_order) {
     BOOST_TEST(!t.closed_when_done());
 }
 
+// on_overflow::discard through a channel (issue 11, input limits): an over-long line is reported once and dropped,
+// the channel's own _collect_incoming_data buffer is cleared by async_chat's default hook, and the lines around it
+// are answered; no handle_error, so the connection stays.
+BOOST_DATA_TEST_CASE(discard_mode_drops_the_long_message_and_keeps_the_channel, bdata::make(segment_sizes()),
+                     segment) {
+    class collector : public asynchat::async_chat {
+    public:
+        collector() {
+            set_terminator("\r\n");
+            set_max_message(4, asynchat::on_overflow::discard);
+        }
+        std::vector<std::string> got;
+        std::vector<std::size_t> too_long;
+        void collect_incoming_data(std::string_view d) override { _collect_incoming_data(d); }
+        void found_terminator() override {
+            got.push_back(_get_data());
+            push(got.back() + "\r\n");
+        }
+        void message_length_exceeded(std::size_t n) override {
+            too_long.push_back(n);
+            async_chat::message_length_exceeded(n);
+        }
+    } chat;
+    asynchat::string_transport t(chat);
+    t.receive("ab\r\nTOOLONGLINE\r\ncd\r\nabcd\r\nabcde\r\nok\r\n", segment);
+    BOOST_TEST(chat.got == v({"ab", "cd", "abcd", "ok"}), boost::test_tools::per_element());
+    BOOST_TEST(chat.too_long.size() == 2u);
+    for (std::size_t n : chat.too_long) BOOST_TEST(n > 4u);
+    BOOST_TEST(t.written() == "ab\r\ncd\r\nabcd\r\nok\r\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -20,7 +20,11 @@
 //   * push() inside a read handler only queues; what the read produced goes out together, in one writev(2), when
 //     the handler returns. Outside a read handler push() sends at once, as in Python.
 //   * max_message bounds the bytes collected between two terminators (default 0: unlimited, as Python). Past it
-//     the channel gets handle_error with asynchat::message_too_long, whose default closes it.
+//     the channel gets handle_error with asynchat::message_too_long, whose default closes it — or, with
+//     on_overflow::discard, message_length_exceeded() once and the rest of that message is dropped.
+//   * Output backpressure: above the high watermark of queued output (default 1 MiB) the channel stops reading
+//     its peer, and resumes below the low one (default 256 KiB), so a peer that sends requests but never reads
+//     the answers cannot make it buffer without bound (Python buffers all of them).
 //   * When the peer stops sending (read EOF) while output is still queued, the default handle_close stops
 //     reading and closes once the queue is sent, instead of dropping it. If the peer is gone altogether, the
 //     failing send closes the channel at once.
@@ -72,8 +76,18 @@ public:
     // For a count terminator, the bytes still expected (0 once found), as in Python.
     const terminator& get_terminator() const noexcept { return framer_.get_terminator(); }
 
-    void set_max_message(std::size_t bytes) noexcept { framer_.set_max_message(bytes); }
+    // Most bytes between two terminators (0: unlimited, the default) and what a longer message does:
+    // on_overflow::close (the default) throws message_too_long into handle_error, which closes the channel;
+    // on_overflow::discard calls message_length_exceeded once, as soon as the bound is crossed, drops the rest of
+    // that message and frames the next one as usual (framer.hpp says how for each terminator kind).
+    void set_max_message(std::size_t bytes, on_overflow mode = on_overflow::close) noexcept {
+        framer_.set_max_message(bytes, mode);
+    }
     std::size_t max_message() const noexcept { return framer_.max_message(); }
+    // on_overflow::discard: the message being collected is over max_message; the pieces already collected were
+    // part of it. The default clears _collect_incoming_data's buffer; an override that collects for itself drops
+    // its own (and calls this one if it uses _get_data).
+    void message_length_exceeded(std::size_t length) override;
 
     // ---- output
     void push(std::string data);
@@ -94,12 +108,40 @@ public:
     // Emergencies only: drops unread input state and all queued output.
     void discard_buffers();
 
+    // ---- output backpressure (Twisted's pauseProducing/resumeProducing, Netty's writability watermarks)
+    // Above `high` bytes of queued output (output_backlog()) the channel stops reading: readable() is false, so
+    // every backend drops its read interest (the Asio transport starts no further read); output_high() is called.
+    // Once sends bring it back to `low` or below, reading resumes and output_low() is called. Each hook runs once
+    // per crossing. The check is made at every push, so the backlog can exceed `high` by what one read produces
+    // (a read already under way is framed to its end). high 0 turns the mechanism off. low > high is
+    // std::invalid_argument.
+    static constexpr std::size_t default_output_high_watermark = std::size_t{1} << 20;   // 1 MiB
+    static constexpr std::size_t default_output_low_watermark = std::size_t{256} << 10;  // 256 KiB
+    void set_output_watermarks(std::size_t high, std::size_t low);
+    std::size_t output_high_watermark() const noexcept { return output_high_; }
+    std::size_t output_low_watermark() const noexcept { return output_low_; }
+    // The queued output the watermarks compare: output_queue::footprint() (string bytes and slots, and
+    // output_queue::producer_footprint per producer).
+    std::size_t output_backlog() const noexcept { return out_.footprint(); }
+    // Above the high watermark and not yet back to the low one: reading is paused.
+    bool output_paused() const noexcept { return output_paused_; }
+    // The hooks (default: nothing). A server may log, count, or close a peer that stays paused too long.
+    virtual void output_high() {}
+    virtual void output_low() {}
+
     // ---- for transports other than the channel's own socket (the Asio transport, string_transport, fuzzers)
     // What handle_read does with the bytes it received: frames them (collect_incoming_data/found_terminator),
     // then sends what that produced.
     void handle_incoming(std::string_view bytes);
-    // The producer FIFO, for a transport that writes it out itself (gather, then consume what was written).
+    // The producer FIFO, for a transport that writes it out itself (gather, then consume what was written, then
+    // check_output_watermarks()).
     output_queue& output() noexcept { return out_; }
+    // Compares output_backlog() with the watermarks and pauses or resumes reading (and calls the hook) if it
+    // crossed one. The channel's own pushes and sends do this; a transport that consumes output() itself calls it.
+    void check_output_watermarks() {
+        check_output_high();
+        check_output_low();
+    }
     // A transport that reads for the channel (Asio's completion model) hands the bytes straight to the framer.
     // Not before the connection is up: handle_connect comes from the readiness events.
     bool wants_transport_reads() const noexcept override { return connected() && !input_closed_; }
@@ -141,6 +183,11 @@ private:
     bool reading_ = false;     // inside handle_read's framing: push() defers its send to the end of the read
     bool input_closed_ = false; // the peer finished sending; the queue is drained before closing
     bool sending_ = false;      // inside initiate_send's syscall: a handle_close now means the peer is gone
+    bool output_paused_ = false; // above the high watermark, not yet back to the low one: not reading
+    std::size_t output_high_ = default_output_high_watermark;
+    std::size_t output_low_ = default_output_low_watermark;
+    void check_output_high();
+    void check_output_low();
 };
 
 } // namespace asynchat

@@ -43,7 +43,9 @@ namespace asynchat {
 //   fail(why)   the input is not this framing: the framer resets and throws framing_error (the channel's
 //               handle_error then closes it, since the stream is out of step);
 //   too_long(n) the message announced is n bytes, over the framer's max_message (passed to next()): the framer
-//               resets and throws message_too_long before any of its payload is read.
+//               resets and throws message_too_long before any of its payload is read (on_overflow::close), or
+//               tells the sink and asks again with max_message 0, dropping what the rule then delivers up to its
+//               end() (on_overflow::discard). So too_long, like hold, must not change the rule's state.
 // The input may be empty (after the last byte was consumed): that is how a rule says end() for a message whose
 // last byte just arrived, or hold() for "nothing more yet". A rule has state (where it is inside a message); the
 // framer calls start() when the rule becomes the terminator (and on reset()), and the rule resets itself after
@@ -170,6 +172,17 @@ private:
     std::shared_ptr<framing_rule> rule_;
 };
 
+// What the framer does with a message longer than max_message (set_max_message's second argument).
+//   close    throw message_too_long (the framer resets; the channel's handle_error closes it). The default.
+//   discard  tell the sink once (framer_sink::message_length_exceeded), drop the rest of that message — up to the
+//            next delimiter, the rest of a count, the rest of a rule's message (a length-prefixed or netstring
+//            payload is stepped over as it arrives, never collected) — and deliver the next message as usual.
+//            Netty's failFast=false, Twisted's lineLengthExceeded. found_terminator is not called for the dropped
+//            message, so a count terminator is set again to the count the dropped message had. With no
+//            terminator the stream is one message, so everything after the overflow is dropped until
+//            set_terminator.
+enum class on_overflow : unsigned char { close, discard };
+
 // Thrown by framer::feed when a message would exceed max_message bytes. The framer has then been reset(); the
 // stream is out of step with its framing, so the channel should be closed.
 class message_too_long : public std::length_error {
@@ -191,6 +204,13 @@ struct framer_sink {
     // buffer given to feed() (or, for the few carried bytes of a split delimiter, into the framer).
     virtual void collect_incoming_data(std::string_view data) = 0;
     virtual void found_terminator() = 0;
+    // on_overflow::discard only: the current message is over max_message. length is how long it would have been
+    // with the bytes that crossed the bound (at least max_message + 1; for a length-prefixed or netstring rule,
+    // the length announced). Called once per over-long message, as soon as the bound is crossed and before any
+    // of the offending bytes are handed out; the pieces already collected belong to that message and should be
+    // dropped here. Nothing more of that message reaches the sink: neither collect_incoming_data nor
+    // found_terminator. The default does nothing. May call set_terminator (which ends the discard) or reset.
+    virtual void message_length_exceeded(std::size_t length) { (void)length; }
 };
 
 // Given haystack, the length of the longest proper prefix of needle that haystack ends with (Python's
@@ -224,6 +244,7 @@ public:
     // and after a count overwriting the change with 0. found_terminator is the place to change it.)
     void set_terminator(terminator t) {
         term_ = std::move(t);
+        discarding_ = false;   // the protocol has taken the framing in hand: what follows is a new message
         carry_is_prefix_ = false;
         rule_progress_ = false;
         if (term_.rule_) term_.rule_->start();
@@ -231,10 +252,18 @@ public:
     const terminator& get_terminator() const noexcept { return term_; }
 
     // Most bytes collected between two found_terminator calls; 0 means unlimited. Exceeding it throws
-    // message_too_long before any of the offending bytes reach the sink. With no terminator the whole stream
-    // is one message, so the limit then bounds the stream.
-    void set_max_message(std::size_t n) noexcept { max_message_ = n; }
+    // message_too_long (on_overflow::close, the default) or starts a discard (on_overflow::discard, see there),
+    // either way before any of the offending bytes reach the sink: the bound holds while bytes arrive, not only
+    // when a terminator does. With no terminator the whole stream is one message, so the limit then bounds the
+    // stream.
+    void set_max_message(std::size_t n, on_overflow mode = on_overflow::close) noexcept {
+        max_message_ = n;
+        overflow_ = mode;
+    }
     std::size_t max_message() const noexcept { return max_message_; }
+    on_overflow overflow_mode() const noexcept { return overflow_; }
+    // Dropping the rest of an over-long message (on_overflow::discard). Ended by its terminator, set_terminator
+    // or reset.
 
     // Frames bytes, calling the sink zero or more times. A callback may call set_terminator, set_max_message or
     // reset (after reset the rest of this buffer is dropped, as discard_buffers does in Python); it must not
@@ -260,8 +289,9 @@ public:
     // The carried bytes: a possible start of the delimiter, not yet delivered (Python's ac_in_buffer between
     // two reads).
     std::string_view pending() const noexcept { return carry_; }
-    // Bytes collected since the last found_terminator (what max_message bounds).
+    // Bytes collected since the last found_terminator (what max_message bounds); 0 while discarding.
     std::size_t collected() const noexcept { return collected_; }
+    bool discarding() const noexcept { return discarding_; }
 
 private:
     static constexpr std::size_t stop = static_cast<std::size_t>(-1);
@@ -282,12 +312,16 @@ private:
     rule_result run_rule(std::string_view input, std::size_t pos, framer_sink& sink, std::uint64_t epoch);
     std::size_t drain_rule_carry(std::string_view h, std::string_view data, framer_sink& sink, std::uint64_t epoch,
                                  std::size_t& consumed);
-    // Inline, with the throw out of line: it runs once per piece delivered.
+    // Inline, with the throw out of line: it runs once per piece delivered. Only the close mode throws here
+    // (before a count is counted down); deliver() starts a discard.
     void check_limit(std::size_t n) {
-        if (max_message_ != 0 && collected_ + n > max_message_) [[unlikely]]
+        if (max_message_ != 0 && collected_ + n > max_message_ && overflow_ == on_overflow::close) [[unlikely]]
             throw_too_long(collected_ + n);
     }
     [[noreturn, gnu::cold]] void throw_too_long(std::size_t attempted);
+    // A message over max_message: throws (close) or starts a discard and tells the sink (discard). Returns false
+    // when the sink's callback reset the framer.
+    [[gnu::cold]] bool overflow(std::size_t attempted, framer_sink& sink, std::uint64_t epoch);
     bool deliver(std::string_view bytes, framer_sink& sink, std::uint64_t epoch);
     bool fire(framer_sink& sink, std::uint64_t epoch);
 
@@ -306,6 +340,9 @@ private:
     bool carry_is_prefix_ = false;   // carry_ is a prefix of term_'s delimiter (no set_terminator since it was kept)
     bool rule_progress_ = false;     // the rule consumed input since its last end(): an end() now is a message
     bool feeding_ = false;
+    bool discarding_ = false;        // on_overflow::discard: dropping the rest of an over-long message
+    std::size_t discarded_count_ = 0; // the count terminator of the message being discarded, set again at its end
+    on_overflow overflow_ = on_overflow::close;
 };
 
 } // namespace asynchat

@@ -145,8 +145,24 @@ public:
     std::size_t gather(iovec* iov, int max_iov, std::size_t max_bytes, bool stop_at_file_range = false);
     // After the transport wrote n of the bytes gathered; n greater than ready_bytes() throws std::out_of_range.
     void consume(std::size_t n);
+    // Slots the two FIFOs hold allocated (for tests: it must follow what is queued, not what was ever pushed).
+    std::size_t slot_capacity() const noexcept { return ready_.capacity() + pending_.capacity(); }
     // Bytes materialised and not yet consumed (what gather can hand out without calling more()).
     std::size_t ready_bytes() const noexcept { return ready_bytes_; }
+    // Every queued string's bytes, including those waiting behind a producer (which ready_bytes() does not see).
+    std::size_t queued_bytes() const noexcept { return ready_bytes_ + pending_bytes_; }
+    // Producers queued and not yet exhausted.
+    std::size_t queued_producers() const noexcept { return producers_; }
+    // What a producer counts for in footprint(): it holds no bytes until gathered, and gather takes at most about
+    // one send's worth (64 KiB by default) from it at a time, which is then counted as ready bytes as well.
+    static constexpr std::size_t producer_footprint = 65536;
+    // An estimate of the memory the queue holds for unsent output, for backpressure (async_chat's watermarks):
+    // each string's bytes plus its slot (a burst of 7-byte echo lines costs 32-byte std::string slots, so
+    // counting bytes alone would under-count it several times over), and producer_footprint per producer.
+    std::size_t footprint() const noexcept {
+        return queued_bytes() + (ready_.size() + pending_strings_) * sizeof(std::string) +
+               producers_ * producer_footprint;
+    }
 
     // Everything before the close marker is written: the channel should handle_close. Meaningful after gather,
     // which is what steps past exhausted producers (it does not call more() itself).
@@ -180,8 +196,18 @@ private:
         template <class... A> void emplace_back(A&&... args) { items_.emplace_back(std::forward<A>(args)...); }
         void pop_front() {
             items_[head_] = T{}; // release what it held now
-            if (++head_ == items_.size()) clear();
+            if (++head_ == items_.size()) {
+                clear();
+            } else if (head_ >= 64 && head_ * 2 >= items_.size()) {
+                // A queue that never empties (a busy channel: pushes keep coming while sends drain it) would
+                // otherwise keep a slot for every item ever pushed. Moving the live half down is O(1) amortised
+                // per pop. Never called while gathered iovecs are outstanding (consume and gather only), so the
+                // short strings whose bytes move with them are not being written.
+                items_.erase(items_.begin(), items_.begin() + static_cast<std::ptrdiff_t>(head_));
+                head_ = 0;
+            }
         }
+        std::size_t capacity() const noexcept { return items_.capacity(); }
         void clear() noexcept {
             if (items_.capacity() > 16) {
                 std::vector<T>().swap(items_);
@@ -200,6 +226,9 @@ private:
     fifo<item> pending_;
     std::size_t head_offset_ = 0;
     std::size_t ready_bytes_ = 0;
+    std::size_t pending_bytes_ = 0;     // bytes of the strings in pending_
+    std::size_t pending_strings_ = 0;   // strings in pending_
+    std::size_t producers_ = 0;         // producers in pending_ (one being asked for more() included)
     std::uint64_t epoch_ = 0;   // bumped by clear(), so gather notices a clear() made by more()
     bool gathering_ = false;
     bool outstanding_ = false;  // iovecs handed out by gather() not yet followed by consume() or clear()

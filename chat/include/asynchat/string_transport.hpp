@@ -49,6 +49,7 @@ public:
             }
             queue.consume(taken);
         }
+        chat_.check_output_watermarks();   // everything was read: a channel paused by backpressure reads again
         if (queue.pop_close_marker()) {
             closed_when_done_ = true;
             chat_.handle_close();
