@@ -27,6 +27,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "example_support.hpp"
+#include "maildir_test_util.hpp"
 #include "test_support.hpp"
 
 #ifndef ASYNCHAT_PATH
@@ -38,36 +39,13 @@
 
 namespace bdata = boost::unit_test::data;
 namespace fs = std::filesystem;
+using maildir_test::files_in;
+using maildir_test::slurp;
+using maildir_test::temp_dir;
 using namespace examples_test;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static int n = 0;
-        path = fs::temp_directory_path() / ("asynchat-smtp-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::vector<fs::path> files_in(const fs::path& dir) {
-    std::vector<fs::path> out;
-    if (fs::is_directory(dir))
-        for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path());
-    return out;
-}
 
 // `asynchat serve smtp` on a free port, its Maildir under dir.
 struct smtp_server {
@@ -156,7 +134,7 @@ const std::string crash_head = "Return-Path: <load@x>\r\nX-Envelope-To: <sink@y>
 BOOST_AUTO_TEST_SUITE(serve_smtp)
 
 BOOST_DATA_TEST_CASE(python_smtplib, bdata::make(test_support::backends()), backend) {
-    temp_dir dir;
+    temp_dir dir(true);
     smtp_server server(backend, dir.path / "mail", {"--max-size", "100000"});
     child_process client({"/usr/bin/python3", SMTPLIB_CLIENT_SCRIPT, std::to_string(server.port),
                           (dir.path / "mail").string(), "100000"});
@@ -175,7 +153,7 @@ BOOST_DATA_TEST_CASE(swaks, bdata::make(test_support::backends()), backend) {
         BOOST_TEST_MESSAGE("swaks is not installed: skipped");
         return;
     }
-    temp_dir dir;
+    temp_dir dir(true);
     smtp_server server(backend, dir.path / "mail");
     const fs::path data = dir.path / "data";
     std::ofstream(data, std::ios::binary) << "Subject: swaks\n\n.dot line\nbody\n";
@@ -195,7 +173,7 @@ BOOST_DATA_TEST_CASE(swaks, bdata::make(test_support::backends()), backend) {
 }
 
 BOOST_DATA_TEST_CASE(send_mail_against_serve_smtp, bdata::make(test_support::backends()), backend) {
-    temp_dir dir;
+    temp_dir dir(true);
     // --delivery-cpus 0: the delivery threads pinned (CPU 0 exists everywhere).
     smtp_server server(backend, dir.path / "mail", {"--max-size", "1000", "--delivery-cpus", "0"});
     const fs::path message = dir.path / "message";
@@ -236,7 +214,7 @@ BOOST_AUTO_TEST_CASE(send_mail_to_nobody_listening_exits_1) {
 }
 
 BOOST_DATA_TEST_CASE(idle_client_gets_421_and_is_closed, bdata::make(test_support::backends()), backend) {
-    temp_dir dir;
+    temp_dir dir(true);
     smtp_server server(backend, dir.path / "mail", {"--idle-timeout", "0.3"});
     fd c = connect_loopback(server.port);
     const std::string greeting = "220 localhost ESMTP asynchat\r\n";
@@ -253,7 +231,7 @@ BOOST_DATA_TEST_CASE(idle_client_gets_421_and_is_closed, bdata::make(test_suppor
 // closes: the channel does not read while it delivers, so it meets the end of the input only after the commands
 // before it are answered.
 BOOST_DATA_TEST_CASE(half_close_during_delivery_gets_every_reply, bdata::make(test_support::backends()), backend) {
-    temp_dir dir;
+    temp_dir dir(true);
     smtp_server server(backend, dir.path / "mail");
     fd c = connect_loopback(server.port);
     BOOST_REQUIRE(send_all(c.get(), "EHLO me\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nhello\r\n.\r\n"
@@ -274,7 +252,7 @@ BOOST_DATA_TEST_CASE(half_close_during_delivery_gets_every_reply, bdata::make(te
 // The loop stays responsive while deliveries are in flight: a client that only pings is answered while another
 // delivers continuously.
 BOOST_DATA_TEST_CASE(pings_are_answered_during_deliveries, bdata::make(test_support::backends()), backend) {
-    temp_dir dir;
+    temp_dir dir(true);
     smtp_server server(backend, dir.path / "mail");
     raw_client sender(server.port), pinger(server.port);
     BOOST_REQUIRE(sender.reply() == 220);
@@ -301,7 +279,7 @@ BOOST_DATA_TEST_CASE(pings_are_answered_during_deliveries, bdata::make(test_supp
 // new/, and nothing in new/ is partial. Twice on the same Maildir, the second server starting on what the first
 // left behind.
 BOOST_DATA_TEST_CASE(sigkill_loses_no_acknowledged_message, bdata::make(test_support::backends()), backend) {
-    temp_dir dir;
+    temp_dir dir(true);
     const fs::path maildir = dir.path / "mail";
     std::set<std::string> acknowledged;
     for (int round = 0; round < 2; ++round) {

@@ -22,10 +22,14 @@
 #include <asynchat/smtp/server.hpp>
 
 #include "smtp_test_util.hpp"
+#include "maildir_test_util.hpp"
 #include "test_support.hpp"
 
 namespace bdata = boost::unit_test::data;
 namespace fs = std::filesystem;
+using maildir_test::files_in;
+using maildir_test::slurp;
+using maildir_test::temp_dir;
 using namespace std::chrono_literals;
 using namespace smtp_test;
 
@@ -39,32 +43,6 @@ template <class Done> bool run_until(asyncore::socket_map& map, const std::strin
         map.run_pass(100ms, backend);
     }
     return true;
-}
-
-// A fresh directory under the temp dir, removed again at the end.
-struct temp_dir {
-    fs::path path;
-    temp_dir() {
-        static int n = 0;
-        path = fs::temp_directory_path() /
-               ("asynchat-maildir-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
-        fs::remove_all(path);
-    }
-    ~temp_dir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::vector<fs::path> files_in(const fs::path& dir) {
-    std::vector<fs::path> out;
-    for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path());
-    return out;
 }
 
 } // namespace
