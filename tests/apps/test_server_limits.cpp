@@ -88,41 +88,6 @@ struct big_site {
     std::string root() const { return dir.path().string(); }
 };
 
-enum class ending { eof, reset, timeout };
-
-struct received {
-    std::string data;
-    ending end = ending::timeout;
-};
-
-// Everything until the peer closes (EOF or reset) or the socket's receive timeout.
-received recv_to_end(int sock) {
-    received r;
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::recv(sock, buf, sizeof buf, 0);
-        if (n > 0) {
-            r.data.append(buf, static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n == 0) {
-            r.end = ending::eof;
-            return r;
-        }
-        if (errno == EINTR) continue;
-        r.end = errno == ECONNRESET ? ending::reset : ending::timeout;
-        return r;
-    }
-}
-
-bool readable_within(int sock, std::chrono::milliseconds wait) {
-    pollfd p{sock, POLLIN, 0};
-    int n;
-    do n = ::poll(&p, 1, static_cast<int>(wait.count()));
-    while (n < 0 && errno == EINTR);
-    return n > 0;
-}
-
 // A connect that may fail: the socket, or the errno.
 struct attempt {
     fd sock;

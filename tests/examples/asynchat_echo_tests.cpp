@@ -123,48 +123,6 @@ private:
 
 // ---- the client side
 
-enum class ending { eof, reset, timeout };
-std::ostream& operator<<(std::ostream& os, ending e) {
-    return os << (e == ending::eof ? "EOF" : e == ending::reset ? "connection reset" : "receive timeout");
-}
-
-struct received {
-    std::string data;
-    ending end;
-};
-
-// Everything the server sends until it closes the connection (or the hang guard, as the socket's timeout).
-received recv_to_end(int sock) {
-    received r{{}, ending::timeout};
-    char buf[65536];
-    for (;;) {
-        const ssize_t n = ::recv(sock, buf, sizeof buf, 0);
-        if (n > 0) {
-            r.data.append(buf, static_cast<std::size_t>(n));
-            continue;
-        }
-        if (n == 0) {
-            r.end = ending::eof;
-            return r;
-        }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return r;
-        BOOST_REQUIRE_MESSAGE(errno == ECONNRESET, "recv: " << std::strerror(errno));
-        r.end = ending::reset;
-        return r;
-    }
-}
-
-// True when something (bytes, EOF or an error) is ready to be received within `wait`.
-bool readable_within(int sock, std::chrono::milliseconds wait) {
-    pollfd p{sock, POLLIN, 0};
-    int n;
-    do {
-        n = ::poll(&p, 1, static_cast<int>(wait.count()));
-    } while (n < 0 && errno == EINTR);
-    return n > 0;
-}
-
 void require_echo(int sock, const std::string& message) {
     BOOST_REQUIRE(send_all(sock, message));
     BOOST_TEST(printable(recv_exact(sock, message.size())) == printable(message));

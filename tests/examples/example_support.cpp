@@ -231,6 +231,40 @@ std::string recv_exact(int sock, std::size_t n) {
     return out;
 }
 
+std::ostream& operator<<(std::ostream& os, ending e) {
+    return os << (e == ending::eof ? "EOF" : e == ending::reset ? "connection reset" : "receive timeout");
+}
+
+received recv_to_end(int sock) {
+    received r;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = ::recv(sock, buf, sizeof buf, 0);
+        if (n > 0) {
+            r.data.append(buf, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n == 0) {
+            r.end = ending::eof;
+            return r;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return r;
+        BOOST_REQUIRE_MESSAGE(errno == ECONNRESET, "recv: " << std::strerror(errno));
+        r.end = ending::reset;
+        return r;
+    }
+}
+
+bool readable_within(int sock, std::chrono::milliseconds wait) {
+    pollfd p{sock, POLLIN, 0};
+    int n;
+    do {
+        n = ::poll(&p, 1, static_cast<int>(wait.count()));
+    } while (n < 0 && errno == EINTR);
+    return n > 0;
+}
+
 bool recv_eof(int sock) {
     char c;
     ssize_t r;

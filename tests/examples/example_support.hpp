@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <spawn.h>
 
 #include <string>
@@ -82,6 +83,22 @@ std::pair<fd, std::uint16_t> listen_loopback();
 // held (and so not reused by anyone else) for as long as the socket lives.
 std::pair<fd, std::uint16_t> refusing_port();
 std::uint16_t local_port(int sock);
+
+// How a connection's input ended for a test: the peer closed (EOF), reset it, or nothing came within the socket's
+// receive timeout.
+enum class ending { eof, reset, timeout };
+std::ostream& operator<<(std::ostream& os, ending e);
+
+struct received {
+    std::string data;
+    ending end = ending::timeout;
+};
+// Everything the peer sends until it closes the connection, resets it, or the socket's receive timeout passes.
+// Any other receive error fails the test.
+received recv_to_end(int sock);
+
+// True when something (bytes, EOF or an error) is ready to be received within `wait`.
+bool readable_within(int sock, std::chrono::milliseconds wait);
 
 // Sends all of data; false on any error.
 bool send_all(int sock, std::string_view data);

@@ -62,11 +62,6 @@ private:
     std::uint16_t port_;
 };
 
-enum class ending { eof, reset, timeout };
-std::ostream& operator<<(std::ostream& os, ending e) {
-    return os << (e == ending::eof ? "EOF" : e == ending::reset ? "connection reset" : "receive timeout");
-}
-
 // One chat client: a blocking socket (timeouts of hang_guard) and the bytes received but not yet read as lines.
 class chat_client {
 public:
