@@ -92,33 +92,10 @@ std::vector<std::string> echo_command(const std::string& backend, const std::vec
 
 // `asynchat serve echo --backend BACKEND OPTIONS...`, running, and the port its first line announced (port 0:
 // the kernel's choice, so that tests never collide on a port).
-class echo_server {
+class echo_server : public serve_process {
 public:
     echo_server(const std::string& backend, const std::vector<std::string>& options)
-        : process_(echo_command(backend, options)), port_(first_line_port()) {}
-
-    std::uint16_t port() const noexcept { return port_; }
-    child_process& process() noexcept { return process_; }
-
-    // SIGTERM, then exit status 0 required: a sanitizer report or a crash in the server fails the test whose
-    // traffic provoked it rather than going unnoticed when the destructor kills the server.
-    void stop() {
-        process_.send_signal(SIGTERM);
-        const auto status = process_.wait();
-        BOOST_REQUIRE_MESSAGE(status, "asynchat still running " << hang_guard.count() << " ms after SIGTERM");
-        BOOST_TEST_REQUIRE(WIFEXITED(*status), "asynchat was killed by signal " << WTERMSIG(*status));
-        BOOST_TEST(WEXITSTATUS(*status) == 0);
-    }
-
-private:
-    std::uint16_t first_line_port() {
-        const auto line = process_.read_line();
-        BOOST_REQUIRE_MESSAGE(line, "asynchat printed no first line");
-        return parse_listening_port(*line);
-    }
-
-    child_process process_;
-    std::uint16_t port_;
+        : serve_process(echo_command(backend, options)) {}
 };
 
 // ---- the client side

@@ -231,6 +231,20 @@ std::string recv_exact(int sock, std::size_t n) {
     return out;
 }
 
+serve_process::serve_process(const std::vector<std::string>& argv) : process_(argv), port_(0) {
+    const auto line = process_.read_line();
+    BOOST_REQUIRE_MESSAGE(line, "asynchat printed no first line");
+    port_ = parse_listening_port(*line);
+}
+
+void serve_process::stop() {
+    process_.send_signal(SIGTERM);
+    const auto status = process_.wait();
+    BOOST_REQUIRE_MESSAGE(status, "asynchat still running " << hang_guard.count() << " ms after SIGTERM");
+    BOOST_TEST_REQUIRE(WIFEXITED(*status), "asynchat was killed by signal " << WTERMSIG(*status));
+    BOOST_TEST(WEXITSTATUS(*status) == 0);
+}
+
 std::ostream& operator<<(std::ostream& os, ending e) {
     return os << (e == ending::eof ? "EOF" : e == ending::reset ? "connection reset" : "receive timeout");
 }

@@ -68,6 +68,21 @@ private:
     std::string buffered_;
 };
 
+// A server command (`asynchat serve ...` with --port 0) running as a child, and the port its first line announced.
+class serve_process {
+public:
+    explicit serve_process(const std::vector<std::string>& argv);
+    std::uint16_t port() const noexcept { return port_; }
+    child_process& process() noexcept { return process_; }
+    // SIGTERM, then exit status 0 required: a sanitizer report or a crash in the server fails the test whose
+    // traffic provoked it rather than going unnoticed when the destructor kills the server.
+    void stop();
+
+private:
+    child_process process_;
+    std::uint16_t port_;
+};
+
 // A blocking TCP socket connected to 127.0.0.1:port, with TCP_NODELAY (so that 1-byte writes travel as 1-byte
 // segments) and send/receive timeouts of hang_guard. Fails the test (BOOST_REQUIRE) if the connect fails.
 // A non-zero receive_buffer sets SO_RCVBUF before connecting, which caps the window the peer may fill.

@@ -31,20 +31,10 @@ using namespace examples_test;
 namespace {
 
 // `asynchat serve chat --backend BACKEND --port 0 OPTIONS...`, running, and the port it announced.
-class chat_server {
+class chat_server : public serve_process {
 public:
     chat_server(const std::string& backend, const std::vector<std::string>& options)
-        : process_(command(backend, options)), port_(first_line_port()) {}
-
-    std::uint16_t port() const noexcept { return port_; }
-
-    void stop() {
-        process_.send_signal(SIGTERM);
-        const auto status = process_.wait();
-        BOOST_REQUIRE_MESSAGE(status, "asynchat still running " << hang_guard.count() << " ms after SIGTERM");
-        BOOST_TEST_REQUIRE(WIFEXITED(*status), "asynchat was killed by signal " << WTERMSIG(*status));
-        BOOST_TEST(WEXITSTATUS(*status) == 0);
-    }
+        : serve_process(command(backend, options)) {}
 
 private:
     static std::vector<std::string> command(const std::string& backend, const std::vector<std::string>& options) {
@@ -52,14 +42,6 @@ private:
         argv.insert(argv.end(), options.begin(), options.end());
         return argv;
     }
-    std::uint16_t first_line_port() {
-        const auto line = process_.read_line();
-        BOOST_REQUIRE_MESSAGE(line, "asynchat printed no first line");
-        return parse_listening_port(*line);
-    }
-
-    child_process process_;
-    std::uint16_t port_;
 };
 
 // One chat client: a blocking socket (timeouts of hang_guard) and the bytes received but not yet read as lines.
