@@ -77,7 +77,13 @@ public:
             return;
         }
         if (opts_.mode == echo_options::framing::delimiter) message_ += opts_.delimiter;
-        push(std::move(message_));
+        // Copied into the channel's output chunk: message_ keeps its buffer for the next message, so a steady
+        // echo allocates nothing. A message longer than a chunk would be copied into a string of its own anyway:
+        // handing over message_'s buffer saves that copy.
+        if (message_.size() <= asynchat::output_queue::chunk_size)
+            push(std::string_view(message_));
+        else
+            push(std::move(message_));
         message_.clear();
         if (opts_.mode == echo_options::framing::count) set_terminator(opts_.count);
     }
