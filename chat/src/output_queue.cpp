@@ -23,13 +23,13 @@ public:
         chunk.reserve(output_queue::chunk_size);
         return chunk;
     }
-    // Any string of exactly a chunk's capacity will do (a user's string of that size too): it is only memory.
-    // Exactly: a larger one would make chunks of differing sizes, and push_bytes's packing depend on history.
-    void give_back(std::string&& s) {
-        if (s.capacity() != output_queue::chunk_size) return;
-        if (free_.size() >= output_queue::chunk_pool_size) return;
+    // Takes s's buffer when it is a chunk's (exactly: a larger one would make chunks of differing sizes, and
+    // push_bytes's packing depend on history) and the pool has room. A user's string of that size will do too:
+    // it is only memory.
+    void give_back(std::string& s) {
+        if (s.capacity() != output_queue::chunk_size || free_.size() >= output_queue::chunk_pool_size) return;
         s.clear();
-        if (free_.empty()) free_.reserve(output_queue::chunk_pool_size);
+        if (free_.capacity() == 0) free_.reserve(output_queue::chunk_pool_size);
         free_.push_back(std::move(s));
     }
 
@@ -71,10 +71,9 @@ void output_queue::push_bytes(std::string_view data) {
 }
 
 void output_queue::pop_ready_front() {
-    std::string done = std::move(ready_.front());
+    pool.give_back(ready_.front());
     ready_.pop_front();
     if (ready_.empty()) tail_is_chunk_ = false;
-    pool.give_back(std::move(done));
 }
 
 void output_queue::push(std::string data) {
