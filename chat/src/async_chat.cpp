@@ -65,6 +65,7 @@ void async_chat::handle_incoming(std::string_view bytes) {
     framer_.feed(bytes, *this);
     reading_ = false;
     initiate_send();
+    refresh_interest(); // for the pushes of the read, which leave that to here (initiate_send may return early)
 }
 
 void async_chat::handle_write() { initiate_send(); }
@@ -126,6 +127,13 @@ void async_chat::push(std::string&& data) {
 }
 
 void async_chat::push(std::string_view data) {
+    if (reading_) {
+        // Inside a read handler (the usual place for a reply): the loop holds the channel, and handle_incoming
+        // sends and refreshes the interest once the read is framed, so a push is only the copy and the check.
+        out_.push_bytes(data);
+        check_output_high();
+        return;
+    }
     const auto alive = pin();
     out_.push_bytes(data);
     after_push();
