@@ -1,0 +1,363 @@
+// The TLS layer over real sockets, on every backend: a TLS line-echo server (async_chat + asynchat::tls) in the
+// test process, on a thread of its own, against independent TLS stacks — Python's ssl module and the openssl
+// command's s_client — and against peers that misbehave (plaintext to the TLS port, a handshake that stalls).
+// Each misbehaving connection must be closed with one log line while the server goes on serving the next client.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <asynchat/async_chat.hpp>
+#include <asynchat/tls.hpp>
+#include <asyncore/asyncore.hpp>
+#include <asyncore/idle_timer.hpp>
+#include <asyncore/listener.hpp>
+
+#include "example_support.hpp"
+#include "test_certificates.hpp"
+#include "test_support.hpp"
+#include "tls_test_util.hpp"
+
+namespace bdata = boost::unit_test::data;
+namespace tls = asynchat::tls;
+using namespace std::chrono_literals;
+
+// Named, not anonymous: -Wsubobject-linkage with the classes BOOST_DATA_TEST_CASE makes.
+namespace test_tls_sockets {
+
+#define REQUIRE_CERTIFICATES(c)                                                                                    \
+    const auto& c##_opt = test_support::certificates();                                                           \
+    if (!c##_opt) {                                                                                                \
+        BOOST_TEST_MESSAGE("skipped: the openssl command could not make the test certificates");                  \
+        return;                                                                                                    \
+    }                                                                                                              \
+    const auto& c = *c##_opt
+
+// What the server threads report to the test, under a mutex.
+struct server_record {
+    std::mutex mutex;
+    std::vector<std::string> log;   // one line per connection that failed (handle_error) or went idle
+    int closed = 0;                 // connections closed, for any reason
+    void add(std::string line) {
+        std::lock_guard lock(mutex);
+        log.push_back(std::move(line));
+    }
+};
+
+// Echoes lines; "QUIT" answers "bye" and closes when done (with close_notify). Errors are logged in one line and
+// close the connection; an idle timer closes a peer that stops talking (a stalled handshake included).
+class tls_echo : public asynchat::async_chat {
+public:
+    tls_echo(asyncore::socket s, asyncore::socket_map* map, server_record& record, std::chrono::milliseconds idle)
+        : async_chat(std::move(s), map), record_(record) {
+        set_terminator("\n");
+        if (idle > 0ms)
+            idle_.start(*map, idle, [this] {
+                record_.add("idle: closed after no traffic");
+                close();
+            });
+    }
+    void collect_incoming_data(std::string_view d) override {
+        idle_.touch();
+        line_.append(d);
+    }
+    void found_terminator() override {
+        idle_.touch();
+        if (line_ == "QUIT" || line_ == "QUIT\r") {
+            push("bye\n");
+            close_when_done();
+        } else {
+            push(line_ + "\n");
+        }
+        line_.clear();
+    }
+    void handle_error() override {
+        record_.add(asyncore::compact_exception());
+        close();
+    }
+    void close() override {
+        if (sock().valid()) {
+            std::lock_guard lock(record_.mutex);
+            ++record_.closed;
+        }
+        idle_.stop();
+        async_chat::close();
+    }
+
+private:
+    server_record& record_;
+    asyncore::idle_timer idle_;
+    std::string line_;
+};
+
+class tls_listener : public asyncore::listener {
+public:
+    tls_listener(asyncore::socket_map* map, std::shared_ptr<tls::context> ctx, server_record& record,
+                 std::chrono::milliseconds idle)
+        : listener(asyncore::address::ipv4("127.0.0.1", 0), 64, map), ctx_(std::move(ctx)), record_(record),
+          idle_(idle) {}
+    void handle_accepted(asyncore::socket s, asyncore::address) override {
+        auto channel = asyncore::make<tls_echo>(std::move(s), &map(), record_, idle_);
+        tls::use_tls(*channel, ctx_);
+    }
+
+private:
+    std::shared_ptr<tls::context> ctx_;
+    server_record& record_;
+    std::chrono::milliseconds idle_;
+};
+
+// The server on its own thread and socket_map, so that the test thread can use blocking clients and programs.
+class tls_echo_server {
+public:
+    tls_echo_server(std::string backend, std::shared_ptr<tls::context> ctx, std::chrono::milliseconds idle = 0ms)
+        : backend_(std::move(backend)) {
+        listener_ = asyncore::make<tls_listener>(&map_, std::move(ctx), record, idle);
+        port_ = listener_->sock().getsockname().port();
+        thread_ = std::thread([this] {
+            try {
+                while (!stop_) asyncore::loop({.timeout = 20ms, .backend = backend_, .map = &map_, .count = 1});
+            } catch (const std::exception& e) {
+                record.add(std::string("server loop threw: ") + e.what());
+            }
+            asyncore::close_all(&map_, true);
+        });
+    }
+    ~tls_echo_server() { stop(); }
+    void stop() {
+        stop_ = true;
+        if (thread_.joinable()) thread_.join();
+    }
+    std::uint16_t port() const noexcept { return port_; }
+    std::vector<std::string> log() {
+        std::lock_guard lock(record.mutex);
+        return record.log;
+    }
+    int closed() {
+        std::lock_guard lock(record.mutex);
+        return record.closed;
+    }
+    // Waits (with the hang guard) until `n` connections have been closed by the server.
+    bool wait_closed(int n) {
+        const auto deadline = std::chrono::steady_clock::now() + examples_test::hang_guard;
+        while (closed() < n) {
+            if (std::chrono::steady_clock::now() > deadline) return false;
+            std::this_thread::sleep_for(5ms);
+        }
+        return true;
+    }
+    server_record record;
+
+private:
+    std::string backend_;
+    asyncore::socket_map map_;
+    asyncore::ref<tls_listener> listener_;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+// A blocking client made of the engine under test: connects, handshakes, sends `text`, and returns the first
+// `expect` bytes of plaintext that come back (fewer if the connection ends first).
+std::string engine_roundtrip(std::uint16_t port, const std::shared_ptr<tls::context>& ctx, std::string_view text,
+                             std::size_t expect) {
+    auto sock = examples_test::connect_loopback(port);
+    auto engine = ctx->make_layer("localhost");
+    std::string plaintext;
+    bool text_sent = false;
+    char buf[65536];
+    while (plaintext.size() < expect) {
+        if (engine->handshake_done() && !text_sent) {
+            iovec iov{const_cast<char*>(text.data()), text.size()};
+            BOOST_REQUIRE(engine->send(&iov, 1) == text.size());
+            text_sent = true;
+        }
+        const std::string wire(engine->wire_pending());
+        if (!wire.empty()) {
+            BOOST_REQUIRE(examples_test::send_all(sock.get(), wire));
+            engine->wire_sent(wire.size());
+            continue;
+        }
+        const ssize_t n = ::recv(sock.get(), buf, sizeof buf, 0);
+        if (n <= 0) break;
+        try {
+            engine->receive(std::string_view(buf, static_cast<std::size_t>(n)), plaintext);
+        } catch (const tls::error&) {
+            // The alert that tells the server why, as async_chat sends it.
+            examples_test::send_all(sock.get(), engine->wire_pending());
+            throw;
+        }
+    }
+    return plaintext;
+}
+
+// Python 3 with its ssl module, or nothing (the test skips).
+std::optional<std::string> python_with_ssl() {
+    const auto r = examples_test::run_program({"python3", "-c", "import ssl"});
+    if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) return std::nullopt;
+    return "python3";
+}
+
+bool have_openssl_command() {
+    const auto r = examples_test::run_program({"/bin/sh", "-c", "command -v openssl"});
+    return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
+}
+
+BOOST_AUTO_TEST_SUITE(tls_sockets)
+
+// Python's ssl as the client: random plaintext segmentation, several MiB each way (echoed), then a clean close
+// (close_notify both ways: unwrap() returns only once the server's close_notify has arrived), then a client
+// that resets the connection without one; the server stays up for the next client each time.
+BOOST_DATA_TEST_CASE(python_ssl_client_echo_close_notify_and_abrupt_close, bdata::make(test_support::backends()),
+                     backend) {
+    REQUIRE_CERTIFICATES(certs);
+    const auto python = python_with_ssl();
+    if (!python) {
+        BOOST_TEST_MESSAGE("skipped: python3 with its ssl module is not available");
+        return;
+    }
+    tls_echo_server server(backend, tls_test::server_context(certs));
+    const std::string port = std::to_string(server.port());
+    struct run {
+        std::string mode;
+        std::size_t size;
+    };
+    int expected_closes = 0;
+    for (const run& r : {run{"close_notify", std::size_t{3} << 20}, run{"abrupt", std::size_t{1} << 20},
+                         run{"close_notify", 1000}}) {
+        const auto result = examples_test::run_program({*python, TLS_ECHO_CLIENT_SCRIPT, "127.0.0.1", port,
+                                                        certs.ca_cert().string(), r.mode, std::to_string(r.size),
+                                                        std::to_string(r.size % 1000 + 1)},
+                                                       120s);
+        BOOST_TEST_MESSAGE(backend << " " << r.mode << ": " << result.out << result.err);
+        BOOST_TEST(WIFEXITED(result.status));
+        BOOST_TEST(WEXITSTATUS(result.status) == 0);
+        BOOST_TEST(result.out.starts_with("OK " + r.mode));
+        BOOST_TEST_REQUIRE(server.wait_closed(++expected_closes));
+    }
+    BOOST_TEST(server.log().empty());
+}
+
+// openssl s_client as the client, verifying the chain and the host name; its stdin ends with QUIT, after which
+// the server's "bye" and close_notify end the session (s_client -ign_eof reads until then). Once with TLS 1.3,
+// once with TLS 1.2.
+BOOST_DATA_TEST_CASE(openssl_s_client_echo, bdata::make(test_support::backends()), backend) {
+    REQUIRE_CERTIFICATES(certs);
+    if (!have_openssl_command()) {
+        BOOST_TEST_MESSAGE("skipped: the openssl command is not available");
+        return;
+    }
+    tls_echo_server server(backend, tls_test::server_context(certs));
+    const std::string input = (certs.dir / ("s_client_input_" + backend)).string();
+    {
+        std::ofstream(input) << "hello from s_client\nsecond line\nQUIT\n";
+    }
+    int closes = 0;
+    for (const std::string version : {"-tls1_3", "-tls1_2"}) {
+        const std::string command = "exec openssl s_client -connect 127.0.0.1:" + std::to_string(server.port()) +
+                                    " " + version + " -CAfile '" + certs.ca_cert().string() +
+                                    "' -verify_return_error -verify_hostname localhost -servername localhost"
+                                    " -quiet -ign_eof < '" + input + "'";
+        const auto result = examples_test::run_program({"/bin/sh", "-c", command});
+        BOOST_TEST_MESSAGE(backend << " " << version << " stderr: " << result.err);
+        BOOST_TEST(WIFEXITED(result.status));
+        BOOST_TEST(WEXITSTATUS(result.status) == 0);
+        BOOST_TEST(result.out == "hello from s_client\nsecond line\nbye\n");
+        BOOST_TEST_REQUIRE(server.wait_closed(++closes));
+    }
+    BOOST_TEST(server.log().empty());
+}
+
+// Plaintext to the TLS port (an HTTP request, an SMTP greeting's answer): that connection is closed, with one
+// log line saying the peer did not speak TLS; the next client is served.
+BOOST_DATA_TEST_CASE(plaintext_to_the_tls_port_closes_that_connection_only, bdata::make(test_support::backends()),
+                     backend) {
+    REQUIRE_CERTIFICATES(certs);
+    tls_echo_server server(backend, tls_test::server_context(certs));
+    const auto client_ctx = tls_test::client_context(certs);
+    // A TLS client connected before the plaintext one, and still talking after it: unharmed.
+    auto sock = examples_test::connect_loopback(server.port());
+    int closes = 0;
+    std::size_t bad_clients = 0;
+    for (const std::string plaintext : {"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", "EHLO client.example\r\n"}) {
+        ++bad_clients;
+        auto bad = examples_test::connect_loopback(server.port());
+        BOOST_REQUIRE(examples_test::send_all(bad.get(), plaintext));
+        const auto got = examples_test::recv_to_end(bad.get());
+        BOOST_TEST(got.end != examples_test::ending::timeout);
+        BOOST_TEST_REQUIRE(server.wait_closed(++closes));
+        const auto log = server.log();
+        BOOST_TEST_REQUIRE(log.size() == bad_clients);
+        BOOST_TEST_MESSAGE(backend << ": " << log.back());
+        BOOST_TEST(log.back().find("peer did not speak TLS") != std::string::npos);
+        BOOST_TEST(engine_roundtrip(server.port(), client_ctx, "next client\n", 12) == "next client\n");
+        BOOST_TEST_REQUIRE(server.wait_closed(++closes)); // the round trip's connection, closed when it went
+    }
+    BOOST_TEST(server.log().size() == 2u);
+}
+
+// A peer that connects and sends nothing, or half a ClientHello, and then waits: the idle timer closes it (one
+// log line), and the server serves the next client meanwhile and afterwards.
+BOOST_DATA_TEST_CASE(a_stalled_handshake_is_closed_by_the_idle_timer, bdata::make(test_support::backends()),
+                     backend) {
+    REQUIRE_CERTIFICATES(certs);
+    tls_echo_server server(backend, tls_test::server_context(certs), 300ms);
+    const auto client_ctx = tls_test::client_context(certs);
+    auto silent = examples_test::connect_loopback(server.port());
+    auto half = examples_test::connect_loopback(server.port());
+    {
+        auto engine = client_ctx->make_layer("localhost");
+        const std::string hello(engine->wire_pending());
+        BOOST_REQUIRE(examples_test::send_all(half.get(), hello.substr(0, hello.size() / 2)));
+    }
+    // Served while the two stall.
+    BOOST_TEST(engine_roundtrip(server.port(), client_ctx, "meanwhile\n", 10) == "meanwhile\n");
+    for (int fd : {silent.get(), half.get()}) {
+        const auto got = examples_test::recv_to_end(fd);
+        BOOST_TEST(got.data.empty());
+        BOOST_TEST(got.end != examples_test::ending::timeout);
+    }
+    BOOST_TEST_REQUIRE(server.wait_closed(3));
+    const auto log = server.log();
+    BOOST_TEST(std::count(log.begin(), log.end(), "idle: closed after no traffic") == 2);
+    BOOST_TEST(engine_roundtrip(server.port(), client_ctx, "afterwards\n", 11) == "afterwards\n");
+}
+
+// A client whose CA file does not vouch for the server: the handshake fails on both sides, one log line on the
+// server (the client's alert), and the server goes on.
+BOOST_DATA_TEST_CASE(a_client_that_rejects_the_certificate, bdata::make(test_support::backends()), backend) {
+    REQUIRE_CERTIFICATES(certs);
+    tls_echo_server server(backend, tls_test::server_context(certs));
+    const auto other = tls::context::client({certs.other_ca_cert(), true, {}});
+    std::string what;
+    try {
+        engine_roundtrip(server.port(), other, "x\n", 2);
+    } catch (const tls::handshake_error& e) {
+        what = e.what();
+    }
+    BOOST_TEST(what == "certificate verify failed: unable to get local issuer certificate");
+    BOOST_TEST_REQUIRE(server.wait_closed(1));
+    const auto log = server.log();
+    BOOST_TEST_REQUIRE(log.size() == 1u);
+    BOOST_TEST_MESSAGE(backend << ": " << log.front());
+    BOOST_TEST(log.front().find("alert unknown ca") != std::string::npos);
+    BOOST_TEST(engine_roundtrip(server.port(), tls_test::client_context(certs), "ok\n", 3) == "ok\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace test_tls_sockets
