@@ -2,6 +2,7 @@
 // test process, on a thread of its own, against independent TLS stacks — Python's ssl module and the openssl
 // command's s_client — and against peers that misbehave (plaintext to the TLS port, a handshake that stalls).
 // Each misbehaving connection must be closed with one log line while the server goes on serving the next client.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -58,12 +59,14 @@ struct server_record {
     }
 };
 
-// Echoes lines; "QUIT" answers "bye" and closes when done (with close_notify). Errors are logged in one line and
-// close the connection; an idle timer closes a peer that stops talking (a stalled handshake included).
+// Echoes lines; "QUIT" answers "bye" and closes when done (with close_notify); "STARTTLS" (when the channel was
+// made without TLS) answers "220 go" and starts it. Errors are logged in one line and close the connection; an
+// idle timer closes a peer that stops talking (a stalled handshake included).
 class tls_echo : public asynchat::async_chat {
 public:
-    tls_echo(asyncore::socket s, asyncore::socket_map* map, server_record& record, std::chrono::milliseconds idle)
-        : async_chat(std::move(s), map), record_(record) {
+    tls_echo(asyncore::socket s, asyncore::socket_map* map, server_record& record, std::chrono::milliseconds idle,
+             std::shared_ptr<tls::context> starttls = nullptr)
+        : async_chat(std::move(s), map), record_(record), starttls_(std::move(starttls)) {
         set_terminator("\n");
         if (idle > 0ms)
             idle_.start(*map, idle, [this] {
@@ -80,6 +83,9 @@ public:
         if (line_ == "QUIT" || line_ == "QUIT\r") {
             push("bye\n");
             close_when_done();
+        } else if (line_ == "STARTTLS" && starttls_ && !tls::tls_active(*this)) {
+            push("220 go\n");
+            tls::start_tls(*this, starttls_);
         } else {
             push(line_ + "\n");
         }
@@ -100,17 +106,24 @@ public:
 
 private:
     server_record& record_;
+    std::shared_ptr<tls::context> starttls_;
     asyncore::idle_timer idle_;
     std::string line_;
 };
 
+enum class tls_mode { implicit, starttls };
+
 class tls_listener : public asyncore::listener {
 public:
     tls_listener(asyncore::socket_map* map, std::shared_ptr<tls::context> ctx, server_record& record,
-                 std::chrono::milliseconds idle)
+                 std::chrono::milliseconds idle, tls_mode mode)
         : listener(asyncore::address::ipv4("127.0.0.1", 0), 64, map), ctx_(std::move(ctx)), record_(record),
-          idle_(idle) {}
+          idle_(idle), mode_(mode) {}
     void handle_accepted(asyncore::socket s, asyncore::address) override {
+        if (mode_ == tls_mode::starttls) {
+            asyncore::make<tls_echo>(std::move(s), &map(), record_, idle_, ctx_);
+            return;
+        }
         auto channel = asyncore::make<tls_echo>(std::move(s), &map(), record_, idle_);
         tls::use_tls(*channel, ctx_);
     }
@@ -119,14 +132,16 @@ private:
     std::shared_ptr<tls::context> ctx_;
     server_record& record_;
     std::chrono::milliseconds idle_;
+    tls_mode mode_;
 };
 
 // The server on its own thread and socket_map, so that the test thread can use blocking clients and programs.
 class tls_echo_server {
 public:
-    tls_echo_server(std::string backend, std::shared_ptr<tls::context> ctx, std::chrono::milliseconds idle = 0ms)
+    tls_echo_server(std::string backend, std::shared_ptr<tls::context> ctx, std::chrono::milliseconds idle = 0ms,
+                    tls_mode mode = tls_mode::implicit)
         : backend_(std::move(backend)) {
-        listener_ = asyncore::make<tls_listener>(&map_, std::move(ctx), record, idle);
+        listener_ = asyncore::make<tls_listener>(&map_, std::move(ctx), record, idle, mode);
         port_ = listener_->sock().getsockname().port();
         thread_ = std::thread([this] {
             try {
@@ -173,9 +188,18 @@ private:
 
 // A blocking client made of the engine under test: connects, handshakes, sends `text`, and returns the first
 // `expect` bytes of plaintext that come back (fewer if the connection ends first).
+std::string engine_roundtrip(int sock, const std::shared_ptr<tls::context>& ctx, std::string_view text,
+                             std::size_t expect);
+
 std::string engine_roundtrip(std::uint16_t port, const std::shared_ptr<tls::context>& ctx, std::string_view text,
                              std::size_t expect) {
     auto sock = examples_test::connect_loopback(port);
+    return engine_roundtrip(sock.get(), ctx, text, expect);
+}
+
+// The same on a connected socket (after a STARTTLS exchange, say).
+std::string engine_roundtrip(int sock, const std::shared_ptr<tls::context>& ctx, std::string_view text,
+                             std::size_t expect) {
     auto engine = ctx->make_layer("localhost");
     std::string plaintext;
     bool text_sent = false;
@@ -188,17 +212,17 @@ std::string engine_roundtrip(std::uint16_t port, const std::shared_ptr<tls::cont
         }
         const std::string wire(engine->wire_pending());
         if (!wire.empty()) {
-            BOOST_REQUIRE(examples_test::send_all(sock.get(), wire));
+            BOOST_REQUIRE(examples_test::send_all(sock, wire));
             engine->wire_sent(wire.size());
             continue;
         }
-        const ssize_t n = ::recv(sock.get(), buf, sizeof buf, 0);
+        const ssize_t n = ::recv(sock, buf, sizeof buf, 0);
         if (n <= 0) break;
         try {
             engine->receive(std::string_view(buf, static_cast<std::size_t>(n)), plaintext);
         } catch (const tls::error&) {
             // The alert that tells the server why, as async_chat sends it.
-            examples_test::send_all(sock.get(), engine->wire_pending());
+            examples_test::send_all(sock, engine->wire_pending());
             throw;
         }
     }
@@ -356,6 +380,118 @@ BOOST_DATA_TEST_CASE(a_client_that_rejects_the_certificate, bdata::make(test_sup
     BOOST_TEST_MESSAGE(backend << ": " << log.front());
     BOOST_TEST(log.front().find("alert unknown ca") != std::string::npos);
     BOOST_TEST(engine_roundtrip(server.port(), tls_test::client_context(certs), "ok\n", 3) == "ok\n");
+}
+
+// STARTTLS over a real socket, with the command injection of CVE-2011-0411: "EVIL" travels in the same segment
+// as STARTTLS and must never be framed. Had it been, the server would echo it through TLS ahead of the reply to
+// the first encrypted line. On the Asio completion backend this also covers a read under way when the switch
+// became pending.
+BOOST_DATA_TEST_CASE(cve_2011_0411_starttls_injection_over_sockets, bdata::make(test_support::backends()), backend) {
+    REQUIRE_CERTIFICATES(certs);
+    tls_echo_server server(backend, tls_test::server_context(certs), 0ms, tls_mode::starttls);
+    const auto client_ctx = tls_test::client_context(certs);
+    auto sock = examples_test::connect_loopback(server.port());
+    BOOST_REQUIRE(examples_test::send_all(sock.get(), "plain line\n"));
+    BOOST_TEST(examples_test::recv_exact(sock.get(), 11) == "plain line\n");
+    BOOST_REQUIRE(examples_test::send_all(sock.get(), "STARTTLS\nEVIL\n"));
+    BOOST_TEST(examples_test::recv_exact(sock.get(), 7) == "220 go\n");
+    BOOST_TEST(engine_roundtrip(sock.get(), client_ctx, "secure line\n", 12) == "secure line\n");
+    BOOST_TEST(server.log().empty());
+}
+
+// Output backpressure holds over TLS: a peer that sends requests and reads nothing makes the server stop reading
+// (output_high), with the layer's wire bytes counted and bounded; once the peer reads, everything arrives in
+// order and the server reads again (output_low).
+class big_replier : public asynchat::async_chat {
+public:
+    big_replier(asyncore::socket s, asyncore::socket_map* map) : async_chat(std::move(s), map) {
+        set_terminator("\n");
+        set_output_watermarks(256 * 1024, 64 * 1024);
+    }
+    std::string hooks;
+    std::size_t requests = 0;
+    std::size_t most_wire = 0;
+    void collect_incoming_data(std::string_view) override {}
+    void found_terminator() override {
+        ++requests;
+        push(std::string(100000, static_cast<char>('a' + requests % 26)));
+    }
+    void output_high() override { hooks += 'H'; }
+    void output_low() override { hooks += 'L'; }
+    void handle_write() override {
+        async_chat::handle_write();
+        if (auto* l = get_stream_layer()) most_wire = std::max(most_wire, l->wire_pending().size());
+    }
+};
+
+BOOST_DATA_TEST_CASE(output_backpressure_counts_the_layers_wire_bytes, bdata::make(test_support::backends()),
+                     backend) {
+    REQUIRE_CERTIFICATES(certs);
+    asyncore::socket_map map;
+    int fds[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+    auto channel = asyncore::make<big_replier>(asyncore::socket::adopt(fds[0]), &map);
+    examples_test::fd peer(fds[1]);
+    tls::use_tls(*channel, tls_test::server_context(certs));
+    auto client = tls_test::client_context(certs)->make_layer("localhost");
+    const auto pass = [&] { asyncore::loop({.timeout = 1ms, .backend = backend, .map = &map, .count = 1}); };
+    std::string decoded;
+    char buf[65536];
+    // The peer's side, by hand: send its wire bytes, and read (when told to) what the server sent.
+    const auto peer_io = [&](bool read) {
+        for (std::string_view w = client->wire_pending(); !w.empty(); w = client->wire_pending()) {
+            const ssize_t n = ::send(peer.get(), w.data(), w.size(), MSG_NOSIGNAL);
+            if (n <= 0) break;
+            client->wire_sent(static_cast<std::size_t>(n));
+        }
+        if (!read) return;
+        for (;;) {
+            const ssize_t n = ::recv(peer.get(), buf, sizeof buf, 0);
+            if (n <= 0) break;
+            client->receive(std::string_view(buf, static_cast<std::size_t>(n)), decoded);
+        }
+    };
+    const auto deadline = std::chrono::steady_clock::now() + examples_test::hang_guard;
+    while (!client->handshake_done() && std::chrono::steady_clock::now() < deadline) {
+        peer_io(true);
+        pass();
+    }
+    BOOST_TEST_REQUIRE(client->handshake_done());
+    // Requests of 100 KB answers, one record each (a read is framed to its end, so one read of them all would be
+    // answered whole), and the peer reads nothing.
+    std::size_t sent_requests = 0;
+    const auto send_request = [&] {
+        char nl = '\n';
+        iovec iov{&nl, 1};
+        BOOST_TEST_REQUIRE(client->send(&iov, 1) == 1u);
+        ++sent_requests;
+        peer_io(false);
+    };
+    while (channel->hooks.empty() && sent_requests < 100) {
+        send_request();
+        for (int i = 0; i < 5; ++i) pass();
+    }
+    BOOST_TEST(channel->hooks == "H");
+    BOOST_TEST(channel->output_paused());
+    const std::size_t answered = channel->requests;
+    while (sent_requests < 100) send_request();
+    for (int i = 0; i < 20; ++i) pass();   // paused: these passes must not read the rest
+    BOOST_TEST(channel->requests == answered);
+    BOOST_TEST(answered < 100u);
+    BOOST_TEST(channel->most_wire > 0u);   // the socket was full with wire bytes left over
+    BOOST_TEST(channel->most_wire <= tls::max_wire_pending + 1024);
+    BOOST_TEST(channel->output_backlog() > channel->output_high_watermark());
+    // The peer reads: everything arrives, and the server reads again.
+    while (decoded.size() < 100u * 100000u && std::chrono::steady_clock::now() < deadline) {
+        peer_io(true);
+        pass();
+    }
+    BOOST_TEST(channel->requests == 100u);
+    BOOST_TEST_REQUIRE(decoded.size() == 100u * 100000u);
+    for (std::size_t i = 0; i < 100; ++i)
+        BOOST_TEST_REQUIRE(decoded[i * 100000] == static_cast<char>('a' + (i + 1) % 26));
+    BOOST_TEST(channel->hooks.starts_with("HL"));
+    asyncore::close_all(&map, true);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
