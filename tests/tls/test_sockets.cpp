@@ -494,6 +494,65 @@ BOOST_DATA_TEST_CASE(output_backpressure_counts_the_layers_wire_bytes, bdata::ma
     asyncore::close_all(&map, true);
 }
 
+// An async_chat TLS client (implicit TLS from connect: the ClientHello goes out when the connect completes, the
+// line pushed before that waits for the handshake), verifying the server, against the server on its thread.
+class tls_line_client : public asynchat::async_chat {
+public:
+    tls_line_client(asyncore::socket_map* map, std::uint16_t port) : async_chat(map) {
+        set_terminator("\n");
+        create_socket(AF_INET, SOCK_STREAM);
+        connect(asyncore::address::ipv4("127.0.0.1", port));
+    }
+    std::vector<std::string> lines;
+    std::string line;
+    std::string error;
+    bool closed = false;
+    void handle_connect() override {}
+    void collect_incoming_data(std::string_view d) override { line.append(d); }
+    void found_terminator() override {
+        lines.push_back(std::exchange(line, std::string()));
+        if (lines.size() == 2) close_when_done();   // close_notify, then close
+    }
+    void handle_error() override {
+        error = asyncore::compact_exception();
+        close();
+    }
+    void handle_close() override {
+        closed = true;
+        async_chat::handle_close();
+    }
+};
+
+BOOST_DATA_TEST_CASE(an_async_chat_tls_client, bdata::make(test_support::backends()), backend) {
+    REQUIRE_CERTIFICATES(certs);
+    tls_echo_server server(backend, tls_test::server_context(certs));
+    for (const std::string host : {"localhost", "127.0.0.1", "wrong.example"}) {
+        asyncore::socket_map map;
+        auto client = asyncore::make<tls_line_client>(&map, server.port());
+        tls::use_tls(*client, tls_test::client_context(certs), host);
+        client->push("first\nsecond\n");   // before the connect completes
+        const auto deadline = std::chrono::steady_clock::now() + examples_test::hang_guard;
+        while (client->connected() || client->connecting()) {
+            BOOST_TEST_REQUIRE((std::chrono::steady_clock::now() < deadline));
+            asyncore::loop({.timeout = 20ms, .backend = backend, .map = &map, .count = 1});
+        }
+        if (host == "wrong.example") {
+            BOOST_TEST(client->error == "asynchat::tls::handshake_error: certificate verify failed: hostname mismatch");
+            BOOST_TEST(client->lines.empty());
+        } else {
+            BOOST_TEST(client->error.empty());
+            BOOST_TEST(client->lines == (std::vector<std::string>{"first", "second"}));
+            BOOST_TEST(client->closed);
+        }
+        asyncore::close_all(&map, true);
+    }
+    BOOST_TEST_REQUIRE(server.wait_closed(3));
+    // The two good clients closed cleanly; the third's refusal is the server's one log line.
+    const auto log = server.log();
+    BOOST_TEST_REQUIRE(log.size() == 1u);
+    BOOST_TEST(log.front().find("alert bad certificate") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace test_tls_sockets
