@@ -28,6 +28,9 @@
 //   * When the peer stops sending (read EOF) while output is still queued, the default handle_close stops
 //     reading and closes once the queue is sent, instead of dropping it. If the peer is gone altogether, the
 //     failing send closes the channel at once.
+//   * A stream layer (TLS, asynchat::tls) can sit between the socket and the framer / producer FIFO, from the
+//     first byte (set_stream_layer) or from a STARTTLS command on (start_stream_layer): the protocol's handlers
+//     do not change. docs/tls.md.
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +43,7 @@
 #include "framer.hpp"
 #include "framing_rules.hpp"
 #include "producers.hpp"
+#include "stream_layer.hpp"
 
 namespace asynchat {
 
@@ -121,13 +125,56 @@ public:
     std::size_t output_high_watermark() const noexcept { return output_high_; }
     std::size_t output_low_watermark() const noexcept { return output_low_; }
     // The queued output the watermarks compare: output_queue::footprint() (string bytes and slots, and
-    // output_queue::producer_footprint per producer).
-    std::size_t output_backlog() const noexcept { return out_.footprint(); }
+    // output_queue::producer_footprint per producer), and with a stream layer the wire bytes it has not sent yet
+    // and the plaintext still to go out before a pending start_stream_layer.
+    std::size_t output_backlog() const noexcept {
+        return out_.footprint() + (layer_ || pending_layer_ ? layered_backlog() : 0);
+    }
     // Above the high watermark and not yet back to the low one: reading is paused.
     bool output_paused() const noexcept { return output_paused_; }
     // The hooks (default: nothing). A server may log, count, or close a peer that stays paused too long.
     virtual void output_high() {}
     virtual void output_low() {}
+
+    // ---- a stream layer between the socket and the framer / producer FIFO (TLS: asynchat::tls, docs/tls.md)
+    // With a layer, what the channel reads goes through layer->receive() and the plaintext to the framer; what is
+    // pushed goes through layer->send() and its wire_pending() to the socket. File producers are then read
+    // through more() in bounded chunks (sendfile(2) cannot encrypt). A clean close (close_when_done reaching its
+    // marker, handle_shutdown, the peer's own close_notify) queues the layer's close_notify and closes once it is
+    // sent; an error or a plain close() does not, so the peer cannot take a truncated stream for a whole one.
+    //
+    // From now on (implicit TLS: call it right after accept or connect, before any byte is read or pushed).
+    // std::logic_error if a layer is installed or pending; std::invalid_argument for a null layer.
+    void set_stream_layer(std::unique_ptr<stream_layer> layer);
+    // STARTTLS (RFC 3207, RFC 2595): the layer takes over once everything pushed before this call (the "220 Ready"
+    // reply) has been sent; what is pushed after it goes through the layer. Reading stops until the switch, and
+    // the input already received after the current message is discarded, never framed: the rest of the read that
+    // carried the STARTTLS command, anything carried by the framer, anything read before the switch
+    // (CVE-2011-0411 and the 2021 "NO STARTTLS" findings: plaintext injected there would otherwise be taken for
+    // part of the protected session). Call it from found_terminator, or (a client) when the server's go-ahead
+    // arrives. The same errors as set_stream_layer.
+    void start_stream_layer(std::unique_ptr<stream_layer> layer);
+    // The installed layer (null when none, or while start_stream_layer's switch is pending).
+    stream_layer* get_stream_layer() noexcept { return layer_.get(); }
+    const stream_layer* get_stream_layer() const noexcept { return layer_.get(); }
+    // start_stream_layer was called and its switch has not happened yet.
+    bool stream_layer_pending() const noexcept { return pending_layer_ != nullptr; }
+
+    // Where send_layered_output writes: the channel's socket, or a transport's own buffer (string_transport).
+    class output_writer {
+    public:
+        // Writes the bytes, or the first of them; returns how many were taken (0: none now).
+        virtual std::size_t write(const iovec* iov, int iovcnt) = 0;
+
+    protected:
+        ~output_writer() = default;
+    };
+    // What initiate_send does with a stream layer installed or pending, through `to` instead of the socket: the
+    // plaintext queued before a pending switch (then the switch), the layer's wire bytes, the queued plaintext
+    // through the layer, and the close marker (close_notify, then handle_close once it is written). Returns true
+    // when handle_close was called for the close marker. Without a layer it does nothing (string_transport reads
+    // output() itself then).
+    bool send_layered_output(output_writer& to);
 
     // ---- for transports other than the channel's own socket (the Asio transport, string_transport, fuzzers)
     // What handle_read does with the bytes it received: frames them (collect_incoming_data/found_terminator),
@@ -178,6 +225,12 @@ protected:
 private:
     framer framer_;
     output_queue out_;
+    // The stream layer, and one waiting for pre_switch_ (what was queued before start_stream_layer) to be sent.
+    std::unique_ptr<stream_layer> layer_;
+    std::unique_ptr<stream_layer> pending_layer_;
+    output_queue pre_switch_;
+    bool notify_sent_ = false;        // the layer's close_notify is queued: no more plaintext goes out
+    bool close_after_notify_ = false; // ... and handle_close follows once it is written
     std::string incoming_;
     traffic_counters* counters_ = nullptr;
     bool reading_ = false;     // inside handle_read's framing: push() defers its send to the end of the read
@@ -188,6 +241,13 @@ private:
     std::size_t output_low_ = default_output_low_watermark;
     void check_output_high();
     void check_output_low();
+    std::size_t layered_backlog() const noexcept;
+    void receive_layered(std::string_view wire);
+    void install_pending_layer();
+    bool unsent_output() const noexcept;
+    bool layered_writable();
+    bool flush_wire(output_writer& to, std::size_t& sent);
+    struct socket_writer;
 };
 
 } // namespace asynchat

@@ -29,13 +29,39 @@ public:
 
     // Everything the channel queued since the last call (strings and producers' output, in order), as if the
     // peer had read it all. Reaching a close_when_done() marker calls the channel's handle_close, as sending
-    // would, and sets closed_when_done(); after that nothing more is written.
+    // would, and sets closed_when_done(); after that nothing more is written. With a stream layer (TLS) these are
+    // the wire bytes the layer produced (what a socket would carry), and a pending start_stream_layer switch is
+    // made once the plaintext before it has been written.
     std::string written() {
         std::string out;
         auto& queue = chat_.output();
         // Closed: a socket would send nothing more, so what was pushed after the close is dropped here too.
         if (closed_when_done_) {
             queue.clear();
+            return out;
+        }
+        if (chat_.get_stream_layer() || chat_.stream_layer_pending()) {
+            struct append_all final : async_chat::output_writer {
+                std::string& to;
+                explicit append_all(std::string& s) noexcept : to(s) {}
+                std::size_t write(const iovec* iov, int iovcnt) override {
+                    std::size_t n = 0;
+                    for (int i = 0; i < iovcnt; ++i) {
+                        to.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+                        n += iov[i].iov_len;
+                    }
+                    return n;
+                }
+            } writer{out};
+            for (;;) {
+                const std::size_t before = out.size();
+                const bool pending = chat_.stream_layer_pending();
+                if (chat_.send_layered_output(writer)) {
+                    closed_when_done_ = true;
+                    break;
+                }
+                if (out.size() == before && pending == chat_.stream_layer_pending()) break;
+            }
             return out;
         }
         for (;;) {
