@@ -21,9 +21,9 @@ struct server_options {
     std::string backend{asyncore::default_backend()};
     std::size_t max_connections = 10000; // open connections per service; one more gets the over-capacity reply
     double shutdown_timeout = 5;         // seconds the drain after SIGTERM may last
-    std::string tls_cert;                // --tls-cert: PEM, the leaf first, then intermediates
-    std::string tls_key;                 // --tls-key: PEM
-    tls_context tls;                     // made from them by finish_server_tls; null: plaintext
+    std::string tls_cert{};              // --tls-cert: PEM, the leaf first, then intermediates
+    std::string tls_key{};               // --tls-key: PEM
+    tls_context tls{};                   // made from them by finish_server_tls; null: plaintext
 };
 
 // --host, --port (unless with_port is false: serve all has one port option per service), --backend,

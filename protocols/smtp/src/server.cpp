@@ -5,6 +5,7 @@
 
 #include <asyncore/loop.hpp>
 #include <asyncore/socket_map.hpp>
+#include <asynchat/stream_layer.hpp>
 
 namespace asynchat::smtp {
 

@@ -32,9 +32,11 @@ const std::string tls_ehlo =
 const std::string ready = replies({"220 2.0.0 Ready to start TLS"});
 
 // A layer that changes nothing: wire bytes are the plaintext. Its "handshake" is done once a byte has come
-// through it, as a TLS server's is once the client's Finished has arrived.
+// through it, as a TLS server's is once the client's Finished has arrived, or (done_at_start) at once, which is
+// near enough a client's for these tests.
 class identity_layer final : public asynchat::stream_layer {
 public:
+    explicit identity_layer(bool done_at_start = false) : done_(done_at_start) {}
     void receive(std::string_view wire, std::string& plaintext) override {
         if (!wire.empty()) done_ = true;
         plaintext.append(wire);
@@ -167,6 +169,116 @@ BOOST_AUTO_TEST_CASE(a_timeout_or_a_shutdown_while_the_handshake_is_pending_clos
     c.channel.session().timeout();
     BOOST_TEST(c.got() == replies({"421 localhost Error: timeout exceeded"}));
     BOOST_TEST(c.wire.closed_when_done());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(starttls_server_with_a_layer)
+
+// The whole chain on the channel: the 220 goes out in plaintext, the rest of the read that carried STARTTLS is
+// discarded by async_chat (the layer is pending), and the first line through the layer ends tls_starting.
+BOOST_DATA_TEST_CASE(the_channel_takes_commands_again_through_the_layer_cve_2011_0411, bdata::xrange(0, 10),
+                     segment) {
+    int calls = 0;
+    recording_server server(starttls_options(calls, true));
+    client c(server);
+    c.exchange("EHLO x\r\n");
+    BOOST_TEST(c.exchange("STARTTLS\r\nRSET\r\nMAIL FROM:<evil@x>\r\n", static_cast<std::size_t>(segment)) == ready);
+    BOOST_TEST(calls == 1);
+    BOOST_REQUIRE(c.channel.get_stream_layer());
+    // Through the layer: HELP's reply is the first one; nothing injected was answered before it.
+    BOOST_TEST(c.exchange("HELP\r\n", static_cast<std::size_t>(segment)) ==
+               replies({"214 Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP"}));
+    BOOST_TEST((c.channel.session().current_state() == smtp_session::state::command));
+    // ...and left no envelope behind: a new EHLO is needed, then a transaction starts clean.
+    BOOST_TEST(c.exchange("RCPT TO:<b@y>\r\n") == replies({"503 Error: send HELO first"}));
+    BOOST_TEST(c.exchange("EHLO x\r\n") == plain_ehlo);
+    BOOST_TEST(c.exchange("RCPT TO:<b@y>\r\n") == replies({"503 Error: need MAIL command"}));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(starttls_client)
+
+using asynchat::smtp::outgoing_message;
+using asynchat::smtp::smtp_client;
+
+struct upgrading_client {
+    smtp_client client;
+    asynchat::string_transport wire{client};
+    int calls = 0;
+    explicit upgrading_client(bool layer) : client(message()) {
+        client.start_tls = [this, layer](asynchat::async_chat& channel) {
+            ++calls;
+            if (layer) channel.start_stream_layer(std::make_unique<identity_layer>(true));
+        };
+    }
+    static outgoing_message message() {
+        outgoing_message m;
+        m.mail_from = "a@x";
+        m.rcpt_tos = {"b@y"};
+        m.data = "Subject: s\n\nhello\n";
+        return m;
+    }
+    std::string server_says(std::string_view bytes, std::size_t segment = 1) {
+        wire.receive(bytes, segment);
+        return escape(wire.written());
+    }
+};
+
+BOOST_AUTO_TEST_CASE(upgrades_after_ehlo_then_says_ehlo_again_over_tls) {
+    upgrading_client c(true);
+    BOOST_TEST(c.server_says("220 mx ESMTP\r\n") == escape("EHLO localhost\r\n"));
+    BOOST_TEST(c.server_says("250-mx\r\n250-SIZE 1000\r\n250 STARTTLS\r\n") == escape("STARTTLS\r\n"));
+    // Replies injected behind the 220 in the same read are never framed: the EHLO's reply must come over TLS.
+    BOOST_TEST(c.server_says("220 2.0.0 Ready to start TLS\r\n250-forged\r\n250 SIZE 5\r\n", 0) ==
+               escape("EHLO localhost\r\n"));
+    BOOST_TEST(c.calls == 1);
+    // Only what the server says over TLS counts: no SIZE now, so MAIL has no SIZE=.
+    BOOST_TEST(c.server_says("250-mx\r\n250 8BITMIME\r\n") == escape("MAIL FROM:<a@x>\r\n"));
+    BOOST_TEST(c.server_says("250 OK\r\n") == escape("RCPT TO:<b@y>\r\n"));
+    BOOST_TEST(c.server_says("250 OK\r\n") == escape("DATA\r\n"));
+    BOOST_TEST(c.server_says("354 go\r\n") == escape("Subject: s\r\n\r\nhello\r\n.\r\n"));
+    BOOST_TEST(c.server_says("250 OK\r\n") == escape("QUIT\r\n"));
+    BOOST_TEST(c.client.accepted());
+}
+
+BOOST_AUTO_TEST_CASE(a_reply_before_the_handshake_is_done_is_dropped) {
+    // No layer installed: the handshake never completes, so nothing the "server" says is taken for a reply.
+    upgrading_client c(false);
+    c.server_says("220 mx ESMTP\r\n");
+    c.server_says("250-mx\r\n250 STARTTLS\r\n");
+    BOOST_TEST(c.server_says("220 go\r\n") == escape("EHLO localhost\r\n"));
+    BOOST_TEST(c.server_says("250 mx\r\n") == "");
+    BOOST_TEST(!c.client.accepted());
+    BOOST_TEST(!c.client.finished());
+}
+
+BOOST_AUTO_TEST_CASE(no_starttls_offered_is_a_failure_and_quit) {
+    upgrading_client c(true);
+    c.server_says("220 mx ESMTP\r\n");
+    BOOST_TEST(c.server_says("250-mx\r\n250 SIZE 1000\r\n") == escape("QUIT\r\n"));
+    BOOST_REQUIRE(c.client.failure());
+    BOOST_TEST(c.client.failure()->text == "the server does not offer STARTTLS");
+    BOOST_TEST(c.calls == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_refused_starttls_or_ehlo_is_a_failure_without_helo) {
+    {
+        upgrading_client c(true);
+        c.server_says("220 mx ESMTP\r\n");
+        c.server_says("250-mx\r\n250 STARTTLS\r\n");
+        BOOST_TEST(c.server_says("454 4.7.0 TLS not available\r\n") == escape("QUIT\r\n"));
+        BOOST_REQUIRE(c.client.failure());
+        BOOST_TEST(c.client.failure()->code == 454);
+        BOOST_TEST(c.calls == 0);
+    }
+    upgrading_client c(true);
+    c.server_says("220 mx ESMTP\r\n");
+    // Without EHLO there are no extensions, so no STARTTLS: no falling back to HELO in plaintext.
+    BOOST_TEST(c.server_says("500 what\r\n") == escape("QUIT\r\n"));
+    BOOST_REQUIRE(c.client.failure());
+    BOOST_TEST(c.client.failure()->text.find("STARTTLS") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -53,7 +53,7 @@ struct client_options {
     std::chrono::duration<double> timeout{30};    // seconds without traffic before giving up; 0: never
     // Required for an https:// URL (std::invalid_argument without it): installs TLS on the channel, called
     // before it connects.
-    std::function<void(async_chat&)> use_tls;
+    std::function<void(async_chat&)> use_tls{};
 };
 
 class client : public async_chat {

@@ -50,7 +50,7 @@ struct smtp_options {
     std::chrono::duration<double> idle_timeout{300};  // 421 and close after this long without a byte; 0: never
     // STARTTLS offered when set: called with the channel once the "220 Ready to start TLS" is queued; it installs
     // TLS to start after that reply (asynchat::tls::start_tls). Unset: no STARTTLS (500, as an unknown command).
-    std::function<void(async_chat&)> start_tls;
+    std::function<void(async_chat&)> start_tls{};
     // MAIL, RCPT and DATA before STARTTLS get "530 5.7.0 Must issue a STARTTLS command first" (RFC 3207 4).
     bool require_tls = false;
 };
