@@ -11,6 +11,7 @@
 // available() is false when the openssl command is missing or fails; a TLS test then skips with that message.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <string>
 
@@ -36,6 +37,14 @@ inline bool run_quiet(const std::string& command) {
     return std::system((command + " >/dev/null 2>&1").c_str()) == 0;
 }
 
+// Written here, not with a shell redirect: run_quiet's own ">/dev/null" would take the redirect's place and
+// leave the file empty (the certificates then had no subjectAltName at all).
+inline bool write_file(const std::filesystem::path& path, const std::string& text) {
+    std::ofstream out(path, std::ios::binary);
+    out << text;
+    return static_cast<bool>(out.flush());
+}
+
 inline std::optional<test_certificates> make_test_certificates() {
     if (!run_quiet("command -v openssl")) return std::nullopt;
     test_certificates c{std::filesystem::temp_directory_path() /
@@ -55,14 +64,13 @@ inline std::optional<test_certificates> make_test_certificates() {
                   ca_ext + " -out " + d + "/other_ca.pem") &&
         run_quiet(key + d + "/server.key") &&
         run_quiet("openssl req -new -key " + d + "/server.key -subj '/CN=localhost' -out " + d + "/server.csr") &&
-        run_quiet("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\\nextendedKeyUsage=serverAuth\\n' > " + d +
-                  "/server.ext") &&
+        write_file(c.dir / "server.ext", "subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\nextendedKeyUsage=serverAuth\n") &&
         run_quiet("openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.pem -CAkey " + d +
                   "/ca.key -CAcreateserial -days 2 -extfile " + d + "/server.ext -out " + d + "/server.pem") &&
         run_quiet(key + d + "/wronghost.key") &&
         run_quiet("openssl req -new -key " + d + "/wronghost.key -subj '/CN=wrong.example' -out " + d +
                   "/wronghost.csr") &&
-        run_quiet("printf 'subjectAltName=DNS:wrong.example\\n' > " + d + "/wronghost.ext") &&
+        write_file(c.dir / "wronghost.ext", "subjectAltName=DNS:wrong.example\n") &&
         run_quiet("openssl x509 -req -in " + d + "/wronghost.csr -CA " + d + "/ca.pem -CAkey " + d +
                   "/ca.key -CAcreateserial -days 2 -extfile " + d + "/wronghost.ext -out " + d + "/wronghost.pem") &&
         run_quiet(key + d + "/other.key") &&

@@ -10,6 +10,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/decodererr.h>
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -25,9 +26,12 @@ namespace asynchat::tls {
 namespace {
 
 // OpenSSL's reason for the most recent error in this thread's queue ("wrong version number"), and the queue
-// emptied; `fallback` when the queue holds nothing.
-std::string take_openssl_reason(const char* fallback, unsigned long* code = nullptr) {
-    const unsigned long e = ERR_peek_last_error();
+// emptied; `fallback` when the queue holds nothing. For a file, the first error is the one that says what was
+// wrong with it ("no start line"); the last only says which routine gave up ("PEM lib").
+enum class which_error { last, first };
+std::string take_openssl_reason(const char* fallback, unsigned long* code = nullptr,
+                                which_error which = which_error::last) {
+    const unsigned long e = which == which_error::first ? ERR_peek_error() : ERR_peek_last_error();
     ERR_clear_error();
     if (code) *code = e;
     if (e == 0) return fallback;
@@ -181,17 +185,22 @@ std::shared_ptr<context> context::server(const server_config& config) {
     if (auto why = unreadable(config.certificate_chain); !why.empty())
         throw config_error("cannot read certificate chain " + chain + ": " + why);
     if (SSL_CTX_use_certificate_chain_file(ctx.get(), chain.c_str()) != 1)
-        throw config_error("cannot read certificate chain " + chain + ": " + take_openssl_reason("not PEM"));
+        throw config_error("cannot read certificate chain " + chain + ": " + take_openssl_reason("not PEM", nullptr, which_error::first));
     if (auto why = unreadable(config.private_key); !why.empty())
         throw config_error("cannot read private key " + key + ": " + why);
     unsigned long code = 0;
     if (SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1) {
+        // The last error says whether it is a mismatch; the first, what else was wrong with the file.
+        const unsigned long first = ERR_peek_error();
         const std::string reason = take_openssl_reason("not PEM", &code);
+        const char* first_reason = first ? ERR_reason_error_string(first) : nullptr;
         // OpenSSL 3 compares the key with the certificate as it loads it.
         if (ERR_GET_LIB(code) == ERR_LIB_X509 && (ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH ||
                                                   ERR_GET_REASON(code) == X509_R_KEY_TYPE_MISMATCH))
             throw config_error("private key " + key + " does not match certificate " + chain);
-        throw config_error("cannot read private key " + key + ": " + reason);
+        // OpenSSL 3's decoders say "unsupported" for a file that holds no key (a certificate, say).
+        if (first && ERR_GET_LIB(first) == ERR_LIB_OSSL_DECODER) first_reason = "no PEM private key in it";
+        throw config_error("cannot read private key " + key + ": " + (first_reason ? first_reason : reason.c_str()));
     }
     if (SSL_CTX_check_private_key(ctx.get()) != 1) {
         ERR_clear_error();
@@ -216,7 +225,7 @@ std::shared_ptr<context> context::client(const client_config& config) {
             if (auto why = unreadable(config.ca_file); !why.empty())
                 throw config_error("cannot read CA file " + file + ": " + why);
             if (SSL_CTX_load_verify_file(ctx.get(), file.c_str()) != 1)
-                throw config_error("cannot read CA file " + file + ": " + take_openssl_reason("not PEM"));
+                throw config_error("cannot read CA file " + file + ": " + take_openssl_reason("not PEM", nullptr, which_error::first));
         } else if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
             throw config_error("cannot load the system's CA store: " + take_openssl_reason("unknown error"));
         }
