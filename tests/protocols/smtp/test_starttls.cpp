@@ -282,3 +282,26 @@ BOOST_AUTO_TEST_CASE(a_refused_starttls_or_ehlo_is_a_failure_without_helo) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(starttls_server_deliveries)
+
+// Commands pipelined behind a message over the layer are held during its delivery, then framed from the
+// completion (line_receiver::set_line_mode -> handle_incoming({})): with a stream layer too, they must be framed
+// then and not wait for a read that never comes (the client is waiting for their replies).
+BOOST_AUTO_TEST_CASE(commands_held_during_a_delivery_are_answered_over_the_layer) {
+    int calls = 0;
+    recording_server server(starttls_options(calls, true));
+    server.hold = true;
+    client c(server);
+    c.exchange("EHLO x\r\nSTARTTLS\r\n");
+    c.exchange("EHLO x\r\n");
+    BOOST_TEST(c.exchange("MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\nhi\r\n.\r\nNOOP\r\nQUIT\r\n") ==
+               replies({"250 OK", "250 OK", "354 End data with <CR><LF>.<CR><LF>"}));
+    BOOST_REQUIRE_EQUAL(server.held.size(), 1u);
+    server.held[0]("250 OK: stored");
+    BOOST_TEST(c.got() == replies({"250 OK: stored", "250 OK", "221 Bye"}));
+    BOOST_TEST(c.wire.closed_when_done());
+    server.held.clear(); // before the channel (a stack object here) goes
+}
+
+BOOST_AUTO_TEST_SUITE_END()
