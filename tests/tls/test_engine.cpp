@@ -15,6 +15,8 @@
 
 #include <asynchat/tls.hpp>
 
+#include <openssl/ssl.h>
+
 #include "test_certificates.hpp"
 #include "tls_test_util.hpp"
 
@@ -353,6 +355,52 @@ BOOST_AUTO_TEST_CASE(the_session_is_tls_1_2_or_later) {
     auto& client = dynamic_cast<tls::layer&>(*p.client);
     BOOST_TEST(client.protocol_version() == "TLSv1.3");
     BOOST_TEST(!client.cipher().empty());
+}
+
+// TLS 1.2 is the minimum (RFC 8996): a client that offers at most TLS 1.1 is refused by the server.
+BOOST_AUTO_TEST_CASE(tls_1_1_is_refused) {
+    REQUIRE_CERTIFICATES(certs);
+    auto client_ctx = tls_test::client_context(certs);
+    SSL_CTX_set_min_proto_version(client_ctx->native_handle(), TLS1_VERSION);
+    SSL_CTX_set_max_proto_version(client_ctx->native_handle(), TLS1_1_VERSION);
+    SSL_CTX_set_security_level(client_ctx->native_handle(), 0);   // let this client offer TLS 1.1 at all
+    engine_pair p(client_ctx, tls_test::server_context(certs));
+    std::string server_error;
+    try {
+        p.server_received += tls_test::transfer(*p.client, *p.server, p.cut);
+    } catch (const tls::handshake_error& e) {
+        server_error = e.what();
+    }
+    BOOST_TEST_MESSAGE(server_error);
+    BOOST_TEST(server_error == "unsupported protocol");
+    BOOST_TEST(!p.server->handshake_done());
+}
+
+// No renegotiation (CVE-2009-3555, and the CPU cost of client-initiated renegotiation, CVE-2011-1473): a TLS 1.2
+// client that asks for one gets no new handshake from the server.
+BOOST_AUTO_TEST_CASE(renegotiation_is_refused) {
+    REQUIRE_CERTIFICATES(certs);
+    auto client_ctx = tls_test::client_context(certs);
+    SSL_CTX_set_max_proto_version(client_ctx->native_handle(), TLS1_2_VERSION);
+    SSL_CTX_clear_options(client_ctx->native_handle(), SSL_OP_NO_RENEGOTIATION);   // this client would
+    engine_pair p(client_ctx, tls_test::server_context(certs));
+    BOOST_TEST_REQUIRE(p.handshake());
+    auto& client = dynamic_cast<tls::layer&>(*p.client);
+    BOOST_TEST(client.protocol_version() == "TLSv1.2");
+    BOOST_TEST_REQUIRE(SSL_renegotiate(client.native_handle()) == 1);
+    SSL_do_handshake(client.native_handle());   // queues the new ClientHello
+    BOOST_TEST_REQUIRE(!p.client->wire_pending().empty());
+    bool client_failed = false;
+    try {
+        p.pump();
+    } catch (const tls::error& e) {
+        client_failed = true;
+        BOOST_TEST_MESSAGE(e.what());
+    }
+    // The server refused (a no_renegotiation alert, which this client takes as fatal) or ignored it: either way
+    // no renegotiation took place.
+    BOOST_TEST((client_failed || SSL_renegotiate_pending(client.native_handle()) == 1));
+    BOOST_TEST(SSL_num_renegotiations(dynamic_cast<tls::layer&>(*p.server).native_handle()) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -4,6 +4,9 @@
 #include <iostream>
 
 #include <asyncore/asyncore.hpp>
+#ifdef CONSUMER_HAVE_TLS
+#include <asynchat/tls.hpp>
+#endif
 
 namespace {
 
@@ -48,6 +51,14 @@ int main() {
             std::cerr << "consumer: the listener saw no connection\n";
             return 1;
         }
+#ifdef CONSUMER_HAVE_TLS
+        // A client engine has its ClientHello ready as soon as it is made: OpenSSL is linked and working.
+        auto ctx = asynchat::tls::context::client({.ca_file = {}, .verify_peer = false, .alpn = {}});
+        if (ctx->make_layer("localhost")->wire_pending().empty()) {
+            std::cerr << "consumer: the TLS client engine made no ClientHello\n";
+            return 1;
+        }
+#endif
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "consumer: " << e.what() << '\n';
