@@ -1,6 +1,6 @@
 #pragma once
 // `asynchat serve http`: the HTTP/1.0 server of asynchat::http — static files under --root, and POST /echo (the
-// body back verbatim), which shows the routing API.
+// body back verbatim), which shows the routing API. With --tls-cert/--tls-key it is HTTPS (ALPN http/1.1).
 #include <filesystem>
 #include <string>
 

@@ -1,6 +1,7 @@
 #pragma once
 // `asynchat serve smtp --maildir DIR`: the SMTP server of asynchat::smtp, delivering each accepted message as one
-// file in a Maildir (protocols/smtp/include/asynchat/smtp/server.hpp).
+// file in a Maildir (protocols/smtp/include/asynchat/smtp/server.hpp). With --tls-cert/--tls-key it offers STARTTLS
+// (RFC 3207), and --require-tls refuses mail before it.
 #include <functional>
 #include <memory>
 #include <string>
