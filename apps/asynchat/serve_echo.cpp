@@ -77,7 +77,14 @@ public:
             return;
         }
         if (opts_.mode == echo_options::framing::delimiter) message_ += opts_.delimiter;
-        push(std::move(message_));
+        // A short message is copied into the channel's output chunk: message_ keeps its buffer for the next one,
+        // so a steady echo of short lines allocates nothing. A long one hands its buffer over instead: copying
+        // 16 KiB costs more than the allocation it saves (callgrind: 36.0k against 19.7k instructions per 16 KiB
+        // message, bench/run_echo_cost).
+        if (message_.size() <= copy_limit)
+            push(std::string_view(message_));
+        else
+            push(std::move(message_));
         message_.clear();
         if (opts_.mode == echo_options::framing::count) set_terminator(opts_.count);
     }
@@ -101,6 +108,7 @@ private:
         return {opts_.length_prefix, asynchat::length_prefixed::byte_order::big, 0};
     }
 
+    static constexpr std::size_t copy_limit = 4096;
     const echo_options& opts_;
     asynchat::service_stats* stats_;
     asynchat::connection_count counted_;

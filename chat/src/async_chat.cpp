@@ -117,6 +117,7 @@ void async_chat::handle_incoming(std::string_view bytes) {
     framer_.feed(bytes, *this);
     reading_ = false;
     initiate_send();
+    refresh_interest(); // for the pushes of the read, which leave that to here (initiate_send may return early)
 }
 
 void async_chat::handle_write() { initiate_send(); }
@@ -184,9 +185,26 @@ bool async_chat::writable() {
     return !out_.empty() || !connected_;
 }
 
-void async_chat::push(std::string data) {
+void async_chat::push(std::string&& data) {
     const auto alive = pin(); // the send below may close this channel (peer gone): it must outlive this call
     out_.push(std::move(data));
+    after_push();
+}
+
+void async_chat::push(std::string_view data) {
+    if (reading_) {
+        // Inside a read handler (the usual place for a reply): the loop holds the channel, and handle_incoming
+        // sends and refreshes the interest once the read is framed, so a push is only the copy and the check.
+        out_.push_bytes(data);
+        check_output_high();
+        return;
+    }
+    const auto alive = pin();
+    out_.push_bytes(data);
+    after_push();
+}
+
+void async_chat::after_push() {
     if (!reading_) initiate_send();
     check_output_high();
     refresh_interest();
@@ -195,15 +213,15 @@ void async_chat::push(std::string data) {
 void async_chat::push_with_producer(std::unique_ptr<producer> p) {
     const auto alive = pin();
     out_.push_with_producer(std::move(p));
-    if (!reading_) initiate_send();
-    check_output_high();
-    refresh_interest();
+    after_push();
 }
 
 void async_chat::push_length_prefixed(std::string_view payload, const length_prefixed::format& f) {
-    std::string framed = length_prefixed::header(payload.size(), f);
-    framed.append(payload);
-    push(std::move(framed));
+    const std::string header = length_prefixed::header(payload.size(), f); // throws before anything is queued
+    const auto alive = pin();
+    out_.push_bytes(header);
+    out_.push_bytes(payload);
+    after_push();
 }
 
 void async_chat::close_when_done() {
@@ -359,6 +377,7 @@ void async_chat::receive_layered(std::string_view wire) {
         input_closed_ = true;
     }
     initiate_send();
+    refresh_interest(); // for the pushes of the read, as in handle_incoming
 }
 
 // Writes wire_pending() until it is empty (true) or the writer takes less than it was given (false).

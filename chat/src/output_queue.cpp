@@ -3,14 +3,85 @@
 #include <algorithm>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 namespace asynchat {
+
+namespace {
+
+// Sent chunks kept for the next push_bytes on this thread: a loop's channels take turns with the same few, so a
+// steady stream of small pushes allocates nothing, and a chunk never stays with a channel that has gone quiet.
+class chunk_pool {
+public:
+    std::string take() {
+        if (!free_.empty()) {
+            std::string chunk = std::move(free_.back());
+            free_.pop_back();
+            return chunk;
+        }
+        std::string chunk;
+        chunk.reserve(output_queue::chunk_size);
+        return chunk;
+    }
+    // Takes s's buffer when it is a chunk's (exactly: a larger one would make chunks of differing sizes, and
+    // push_bytes's packing depend on history) and the pool has room. A user's string of that size will do too:
+    // it is only memory.
+    void give_back(std::string& s) {
+        if (s.capacity() != output_queue::chunk_size || free_.size() >= output_queue::chunk_pool_size) return;
+        s.clear();
+        if (free_.capacity() == 0) free_.reserve(output_queue::chunk_pool_size);
+        free_.push_back(std::move(s));
+    }
+
+private:
+    std::vector<std::string> free_;
+};
+
+thread_local chunk_pool pool;
+
+} // namespace
+
+bool output_queue::append_to_tail_chunk(std::string_view data) {
+    if (!tail_is_chunk_ || ready_.empty()) return false;
+    // Never past the capacity: the bytes already gathered (outstanding iovecs) must not move.
+    std::string& tail = *(ready_.end() - 1);
+    if (tail.capacity() - tail.size() < data.size()) return false;
+    tail.append(data);
+    ready_bytes_ += data.size();
+    return true;
+}
+
+void output_queue::push_bytes(std::string_view data) {
+    if (data.empty()) return;
+    if (data.size() > chunk_size || !pending_.empty()) {
+        // Behind a producer the bytes wait in pending_ (order), and a long one is as cheap in its own string.
+        push(std::string(data));
+        return;
+    }
+    if (append_to_tail_chunk(data)) return;
+    if (outstanding_ && ready_.full()) {
+        push(std::string(data)); // a new slot would move the gathered strings: push() queues it in pending_
+        return;
+    }
+    std::string chunk = pool.take();
+    chunk.append(data);
+    ready_bytes_ += data.size();
+    ready_.emplace_back(std::move(chunk));
+    tail_is_chunk_ = true;
+}
+
+void output_queue::pop_ready_front() {
+    pool.give_back(ready_.front());
+    ready_.pop_front();
+    if (ready_.empty()) tail_is_chunk_ = false;
+}
 
 void output_queue::push(std::string data) {
     if (data.empty()) return;
     if (pending_.empty() && !(outstanding_ && ready_.full())) {
         ready_bytes_ += data.size();
         ready_.emplace_back(std::move(data));
+        tail_is_chunk_ = false;
     } else {
         pending_bytes_ += data.size();
         ++pending_strings_;
@@ -30,6 +101,7 @@ void output_queue::clear() noexcept {
     outstanding_ = false;
     ready_.clear();
     pending_.clear();
+    tail_is_chunk_ = false;
     head_offset_ = 0;
     ready_bytes_ = 0;
     pending_bytes_ = 0;
@@ -55,6 +127,7 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes,
             --pending_strings_;
             ready_bytes_ += s->size();
             ready_.emplace_back(std::move(*s));
+            tail_is_chunk_ = false;
             pending_.pop_front();
             continue;
         }
@@ -87,6 +160,7 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes,
         std::get<std::unique_ptr<producer>>(pending_.front()) = std::move(p);
         ready_bytes_ += chunk.size();
         ready_.emplace_back(std::move(chunk));
+        tail_is_chunk_ = false;
     }
 
     std::size_t n = 0, total = 0, offset = head_offset_;
@@ -112,7 +186,7 @@ void output_queue::consume(std::size_t n) {
             return;
         }
         n -= avail;
-        ready_.pop_front();
+        pop_ready_front();
         head_offset_ = 0;
     }
 }

@@ -347,11 +347,20 @@ BOOST_AUTO_TEST_CASE(random_operations_against_a_model) {
         std::string sent;
         for (int op = 0; op < 200; ++op) {
             std::string& dest = closing ? after_close : model_queued;
-            switch (pick(rng, 7)) {
+            switch (pick(rng, 8)) {
             case 0: {
                 std::string s = random_bytes(rng, pick(rng, 20));
                 dest += s;
                 q.push(std::move(s));
+                break;
+            }
+            case 7: {
+                // Copied into the tail chunk; now and then longer than a chunk, or filling one to the brim.
+                const std::size_t n = pick(rng, 10) == 0 ? output_queue::chunk_size - 5 + pick(rng, 10)
+                                                         : pick(rng, 20);
+                const std::string s = random_bytes(rng, n);
+                dest += s;
+                q.push_bytes(s);
                 break;
             }
             case 1: {
@@ -387,6 +396,93 @@ BOOST_AUTO_TEST_CASE(random_operations_against_a_model) {
         q.clear();
         BOOST_TEST(q.empty());
     }
+}
+
+// push_bytes: the small pushes made between two sends share one chunk, so they leave as one piece.
+BOOST_AUTO_TEST_CASE(pushed_bytes_share_one_chunk) {
+    output_queue q;
+    std::string expect;
+    for (int i = 0; i < 200; ++i) {
+        const std::string line = "line " + std::to_string(i) + "\n";
+        q.push_bytes(line);
+        expect += line;
+    }
+    q.push_bytes("");   // dropped
+    BOOST_TEST(q.ready_bytes() == expect.size());
+    iovec iov[256];
+    BOOST_REQUIRE(q.gather(iov, 256, 1 << 20) == 1u);
+    BOOST_TEST(std::string(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len) == expect);
+    q.consume(expect.size());
+    BOOST_TEST(q.empty());
+}
+
+BOOST_AUTO_TEST_CASE(pushed_bytes_keep_their_place_among_strings_and_producers) {
+    output_queue q;
+    q.push_bytes("a");
+    q.push(std::string("b"));   // a string of its own: the next bytes start a new chunk after it
+    q.push_bytes("c");
+    q.push_bytes("d");
+    q.push_with_producer(std::make_unique<simple_producer>("ef", 1));
+    q.push_bytes("g");   // behind the producer: waits for it
+    q.close_when_done();
+    q.push_bytes("h");
+    iovec iov[16];
+    BOOST_REQUIRE(q.gather(iov, 3, 1 << 20) == 3u);   // "a", "b", "cd"
+    BOOST_TEST(iov[2].iov_len == 2u);
+    q.consume(4);
+    BOOST_TEST(drain(q) == "efg");
+    BOOST_TEST(q.pop_close_marker());
+    BOOST_TEST(drain(q) == "h");
+}
+
+BOOST_AUTO_TEST_CASE(pushed_bytes_at_the_chunk_boundary) {
+    output_queue q;
+    const std::string full(output_queue::chunk_size, 'f');
+    q.push_bytes(full);                                   // exactly one chunk
+    q.push_bytes("x");                                    // no room left: a second chunk
+    q.push_bytes(std::string(output_queue::chunk_size + 1, 'o'));   // longer than a chunk: a string of its own
+    q.push_bytes("y");                                    // a chunk again
+    iovec iov[8];
+    BOOST_REQUIRE(q.gather(iov, 8, 1 << 20) == 4u);
+    BOOST_TEST(iov[0].iov_len == output_queue::chunk_size);
+    BOOST_TEST(iov[1].iov_len == 1u);
+    BOOST_TEST(iov[2].iov_len == output_queue::chunk_size + 1);
+    BOOST_TEST(iov[3].iov_len == 1u);
+    BOOST_TEST(drain(q) == full + "x" + std::string(output_queue::chunk_size + 1, 'o') + "y");
+}
+
+// A transport's write may be in flight (gathered, not yet consumed) while handlers push more: the chunk grows
+// only within its capacity, so the gathered bytes never move (ASan would see a read of freed memory otherwise).
+BOOST_AUTO_TEST_CASE(gathered_bytes_stay_put_while_the_chunk_grows) {
+    output_queue q;
+    q.push_bytes("abc");
+    iovec iov[1];
+    BOOST_REQUIRE(q.gather(iov, 1, 1 << 20) == 1u);
+    std::string expect = "abc";
+    for (int i = 0; i < 5000; ++i) {   // fills this chunk and several more
+        const std::string s = std::to_string(i) + ",";
+        q.push_bytes(s);
+        expect += s;
+    }
+    BOOST_TEST(std::string(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len) == "abc");
+    q.consume(1);
+    BOOST_TEST(drain(q) == expect.substr(1));
+}
+
+// A sent chunk is kept for the next push on this thread (no allocation per burst), and none stays in the queue.
+BOOST_AUTO_TEST_CASE(sent_chunks_are_reused) {
+    output_queue q;
+    q.push_bytes("first burst");
+    iovec iov[1];
+    BOOST_REQUIRE(q.gather(iov, 1, 1 << 20) == 1u);
+    const void* chunk = iov[0].iov_base;
+    q.consume(iov[0].iov_len);
+    BOOST_TEST(q.empty());
+    output_queue other;   // any queue of this thread
+    other.push_bytes("second burst");
+    BOOST_REQUIRE(other.gather(iov, 1, 1 << 20) == 1u);
+    BOOST_TEST(iov[0].iov_base == chunk);
+    other.consume(iov[0].iov_len);
 }
 
 BOOST_AUTO_TEST_CASE(clear_discards_everything) {

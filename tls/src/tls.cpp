@@ -393,6 +393,12 @@ std::size_t layer::send(const iovec* iov, int iovcnt) {
     }
     if (wire_.size() >= max_wire_pending) return 0;
     const std::size_t budget = max_wire_pending - wire_.size();
+    std::size_t offered = 0;
+    for (int i = 0; i < iovcnt; ++i) offered += iov[i].iov_len;
+    // Room for the records at once (each adds at most a header, a type byte and a tag, or TLS 1.2's explicit
+    // nonce and tag: under 64 bytes): the wire buffer does not grow by doubling, record after record.
+    const std::size_t plain = std::min(offered, budget);
+    wire_.reserve(wire_.size() + plain + (plain / max_record_plaintext + 1) * 64);
     // Small pieces (a burst of short replies) are gathered into whole records; a piece of a record or more goes
     // to OpenSSL as it is, in whole records.
     char stage[max_record_plaintext];

@@ -94,9 +94,13 @@ public:
     void message_length_exceeded(std::size_t length) override;
 
     // ---- output
-    void push(std::string data);
-    void push(std::string_view data) { push(std::string(data)); }
-    void push(const char* data) { push(std::string(data)); }
+    // A string handed over (an rvalue) is queued as it is, its buffer moved, not copied. Bytes given by view,
+    // C string or lvalue are copied into the channel's output chunk (output_queue::push_bytes): small replies cost
+    // no allocation each and what a read produced leaves in one contiguous send.
+    void push(std::string&& data);
+    void push(std::string_view data);
+    void push(const std::string& data) { push(std::string_view(data)); }
+    void push(const char* data) { push(std::string_view(data)); }
     void push(std::nullptr_t) = delete; // push(0) would otherwise pick const char* and throw at run time
     void push_with_producer(std::unique_ptr<producer> p);
     // Writes what the matching rules read: the payload after its length field, or as a netstring. One push each.
@@ -241,6 +245,7 @@ private:
     std::size_t output_low_ = default_output_low_watermark;
     void check_output_high();
     void check_output_low();
+    void after_push();   // what every push does once its item is queued: send now unless in a read handler
     std::size_t layered_backlog() const noexcept;
     void receive_layered(std::string_view wire);
     void install_pending_layer();

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 
 #include <sys/uio.h>
@@ -124,8 +125,18 @@ public:
     output_queue() = default;
 
     // Python's push. An empty string is dropped, as Python's initiate_send drops it. Python splits big strings
-    // into ac_out_buffer_size pieces; the bytes sent are the same here without the split.
+    // into ac_out_buffer_size pieces; the bytes sent are the same here without the split. The string's buffer is
+    // queued as it is (no copy).
     void push(std::string data);
+    // Queues a copy of the bytes. Up to chunk_size bytes are appended to the queue's tail chunk, a buffer of
+    // chunk_size bytes that gathers the small pushes made between two sends, so that they cost no allocation
+    // each and leave in one contiguous piece (one send(2), as a hand-written server's "one buffer, one send").
+    // Chunks exist only while output is pending: a sent chunk goes back to a small per-thread pool (at most
+    // chunk_pool_size of them), so an idle channel holds none and a busy one reuses the same few. Longer byte
+    // strings are queued as their own std::string.
+    void push_bytes(std::string_view data);
+    static constexpr std::size_t chunk_size = 16384;
+    static constexpr std::size_t chunk_pool_size = 16;
     // Python's push_with_producer. A null pointer is ignored.
     void push_with_producer(std::unique_ptr<producer> p);
     // Python's close_when_done: a marker reached once everything pushed before it is written.
@@ -222,6 +233,11 @@ private:
         std::size_t head_ = 0;
     };
 
+    // Appends to ready_'s last string if it is a chunk with room for n more bytes; false otherwise.
+    bool append_to_tail_chunk(std::string_view data);
+    // Pops ready_'s front string; a chunk goes back to the per-thread pool.
+    void pop_ready_front();
+
     fifo<std::string> ready_;
     fifo<item> pending_;
     std::size_t head_offset_ = 0;
@@ -232,6 +248,7 @@ private:
     std::uint64_t epoch_ = 0;   // bumped by clear(), so gather notices a clear() made by more()
     bool gathering_ = false;
     bool outstanding_ = false;  // iovecs handed out by gather() not yet followed by consume() or clear()
+    bool tail_is_chunk_ = false; // ready_'s last string is a chunk push_bytes may append to
 };
 
 } // namespace asynchat
