@@ -275,11 +275,8 @@ std::span<const asyncore::fired_event> asio_poller::collect() {
 }
 
 void asio_poller::arm_waiting() {
-    // By index: arming may deliver nothing, but keep it robust against rearm_ growing.
-    for (std::size_t i = 0; i < rearm_.size(); ++i) {
-        const int fd = rearm_[i];
+    for (int fd : rearm_)
         if (entries_[static_cast<std::size_t>(fd)].descriptor) arm(fd);
-    }
     rearm_.clear();
 }
 
@@ -293,14 +290,10 @@ std::span<const asyncore::fired_event> asio_poller::take_events() { return colle
 std::span<const asyncore::fired_event> asio_poller::wait(int timeout_ms) {
     ++pass_;
     activity_ = false;
-    // The waits are renewed from a handler of io, not from here: started outside io.run(), an operation is
-    // allocated with operator new instead of Asio's per-thread recycling, and a completion Asio posts at once
-    // (a speculative read that found bytes) goes through the shared queue, its mutex and a wake-up of the
-    // reactor (an epoll_ctl on its interrupter).
-    if (!rearm_.empty())
-        boost::asio::post(*io_, [this, alive = alive_] {
-            if (*alive) arm_waiting();
-        });
+    // Renewed here, outside io.run(): posted to run inside it instead, the waits would cost the reactor one more
+    // epoll_wait per pass (it runs once, without blocking, before the posted handler). Reads of the completion
+    // design are mostly renewed from their own completion handlers (deliver()), so this is the readiness waits.
+    arm_waiting();
     driving_ = true;
     struct reset {
         bool& flag;
