@@ -9,7 +9,7 @@ shared machine falls on all of them alike.
                                   [--cases 1x64,10x64,100x64,1000x64,1x16384,...,100x64d16] [--raw FILE] > out.csv
 
 --impl may be given several times (e.g. before=/tmp/asio-before/apps/asynchat/asynchat after=build/release/...):
-the A/B of a change. Default: build/release's asynchat as "asynchat-cpp". A case is CONNECTIONSxSIZE, with dD for
+the A/B of a change; NAME=PATH@B1+B2 measures only those backends of that build (say, epoll only once). Default: build/release's asynchat as "asynchat-cpp". A case is CONNECTIONSxSIZE, with dD for
 D messages in flight per connection (default 1: ping-pong). A run during which the rest of the machine used more
 than --max-other-cpu percent of a core (the load generator's other_cpu_pct) is run again, up to --retries times.
 Output CSV: one row per case and (build, backend): medians of msgs/s and server CPU per message, and the medians
@@ -51,7 +51,7 @@ def run(asynchat, loadgen, backend, conns, size, depth, a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--impl", action="append", default=[], metavar="NAME=PATH")
+    ap.add_argument("--impl", action="append", default=[], metavar="NAME=PATH[@BACKEND+...]")
     ap.add_argument("--backends", default="epoll,asio,asio-readiness")
     ap.add_argument("--cases", default=DEFAULT_CASES)
     ap.add_argument("--loadgen", default="build/release/bench/bench_loadgen")
@@ -65,7 +65,10 @@ def main():
     a = ap.parse_args()
     impls = [tuple(i.split("=", 1)) for i in a.impl] or [("asynchat-cpp", "build/release/apps/asynchat/asynchat")]
     backends = [b for b in a.backends.split(",") if b]
-    pairs = [(name, path, b) for name, path in impls for b in backends]
+    pairs = []
+    for name, path in impls:
+        path, _, only = path.partition("@")
+        pairs += [(name, path, b) for b in (only.split("+") if only else backends)]
     reference = pairs[0]
     raw = open(a.raw, "w") if a.raw else None
     if raw:
