@@ -3,8 +3,11 @@
 // (registered with the backend, waiting for input) and reports how much its memory grew: the resident set (VmRSS)
 // and the heap in use (mallinfo2), each divided by N. Prints one CSV line:
 //   impl,backend,connections,rss_bytes_per_conn,heap_bytes_per_conn
+// With --spoken, every connection first sends one short line, and the figure is taken once all of them have been
+// read: the memory of connections that said something and went quiet (the Asio completion design keeps a read,
+// and its buffer, queued on those; impl reads "c++ spoken").
 //
-//   idle_memory [--connections N] [--backend NAME]
+//   idle_memory [--connections N] [--backend NAME] [--spoken]
 #include <malloc.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,6 +23,9 @@
 
 #include <asynchat/async_chat.hpp>
 #include <asyncore/asyncore.hpp>
+#ifdef ASYNCHAT_HAVE_ASIO
+#include <asynchat/asio.hpp>
+#endif
 
 namespace {
 
@@ -37,12 +43,14 @@ long rss_bytes() {
     return 0;
 }
 
+std::size_t lines_read = 0;
+
 struct idle_chat final : asynchat::async_chat {
     explicit idle_chat(asyncore::socket s, asyncore::socket_map* map) : async_chat(std::move(s), map) {
         set_terminator("\r\n");
     }
     void collect_incoming_data(std::string_view) override {}
-    void found_terminator() override {}
+    void found_terminator() override { ++lines_read; }
 };
 
 struct acceptor final : asyncore::dispatcher {
@@ -64,9 +72,21 @@ struct acceptor final : asyncore::dispatcher {
 int main(int argc, char** argv) {
     std::size_t n = 10'000;
     std::string backend = "epoll";
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool spoken = false;
+#ifdef ASYNCHAT_HAVE_ASIO
+    asynchat::asio_transport::register_backend(); // --backend asio, asio-readiness
+#endif
+    for (int i = 1; i < argc; i += 2) {
         const std::string opt = argv[i];
-        if (opt == "--connections") n = std::strtoull(argv[i + 1], nullptr, 10);
+        if (opt == "--spoken") {
+            spoken = true;
+            --i;
+        }
+        else if (i + 1 >= argc) {
+            std::fprintf(stderr, "idle_memory: %s needs a value\n", opt.c_str());
+            return 2;
+        }
+        else if (opt == "--connections") n = std::strtoull(argv[i + 1], nullptr, 10);
         else if (opt == "--backend") backend = argv[i + 1];
         else {
             std::fprintf(stderr, "idle_memory: unknown option %s\n", opt.c_str());
@@ -88,6 +108,9 @@ int main(int argc, char** argv) {
             if (fd < 0 || ::connect(fd, where.data(), where.size()) != 0) _exit(1);
             held.push_back(fd);
         }
+        if (spoken)
+            for (int fd : held)
+                if (::write(fd, "hello\r\n", 7) != 7) _exit(1);
         char byte;
         [[maybe_unused]] auto r = ::read(release[0], &byte, 1); // until the parent has measured
         _exit(0);
@@ -99,7 +122,7 @@ int main(int argc, char** argv) {
     const long rss0 = rss_bytes();
     const auto heap0 = mallinfo2().uordblks;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (server->accepted < n && std::chrono::steady_clock::now() < deadline)
+    while ((server->accepted < n || (spoken && lines_read < n)) && std::chrono::steady_clock::now() < deadline)
         map.run_pass(std::chrono::milliseconds(100), backend);
     map.run_pass(std::chrono::milliseconds(0), backend); // register the last ones' interest
     const long rss1 = rss_bytes();
@@ -107,10 +130,12 @@ int main(int argc, char** argv) {
     ::close(release[1]);
     int status = 0;
     ::waitpid(child, &status, 0);
-    if (server->accepted != n) {
-        std::fprintf(stderr, "idle_memory: accepted %zu of %zu connections\n", server->accepted, n);
+    if (server->accepted != n || (spoken && lines_read != n)) {
+        std::fprintf(stderr, "idle_memory: accepted %zu of %zu connections, read %zu lines\n", server->accepted, n,
+                     lines_read);
         return 1;
     }
-    std::printf("c++,%s,%zu,%.0f,%.0f\n", backend.c_str(), n, double(rss1 - rss0) / double(n),
+    std::printf("%s,%s,%zu,%.0f,%.0f\n", spoken ? "c++ spoken" : "c++", backend.c_str(), n,
+                double(rss1 - rss0) / double(n),
                 double(heap1 - heap0) / double(n));
 }

@@ -12,7 +12,10 @@ namespace asynchat::asio_transport {
 using boost::asio::posix::descriptor_base;
 
 asio_poller::asio_poller(design d)
-    : design_(d), own_io_(std::make_unique<boost::asio::io_context>(1)), io_(own_io_.get()) {}
+    : design_(d),
+      // Only loop() on this thread ever touches this io_context (it is private to the poller), so Asio may drop
+      // its locks: the scheduler's and each descriptor's mutex, taken several times per operation.
+      own_io_(std::make_unique<boost::asio::io_context>(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE)), io_(own_io_.get()) {}
 
 asio_poller::asio_poller(boost::asio::io_context& io, std::function<void()> on_events, design d)
     : design_(d), io_(&io), on_events_(std::move(on_events)) {}
@@ -34,6 +37,10 @@ void asio_poller::add(int fd, unsigned interest) {
     e.fired = 0;
     e.transport_reads = false;
     e.had_input = false;
+    e.parked = 0;
+    e.parked_eof = false;
+    e.delivery_posted = false;
+    e.read_pass = 0;
     arm(fd);
 }
 
@@ -41,6 +48,7 @@ void asio_poller::modify(int fd, unsigned interest) {
     entry& e = entries_[static_cast<std::size_t>(fd)];
     e.interest = interest;
     // A wait no longer wanted is left to complete; its event is dropped then (cancelling would cancel all).
+    // A read no longer wanted is left to complete too: its bytes are parked until the channel is readable again.
     e.fired &= interest | POLLERR;
     arm(fd);
 }
@@ -54,10 +62,27 @@ void asio_poller::remove(int fd) noexcept {
     e.descriptor->release();
     e.descriptor.reset();
     e.read_buffer.reset();
+    e.read_capacity = 0;
+    e.parked = 0;
+    e.parked_eof = false;
+    e.delivery_posted = false;
     e.transport_reads = false;
     e.had_input = false;
     e.generation = 0;
     e.interest = e.armed = e.fired = 0;
+}
+
+void asio_poller::reset_descriptor(int fd) {
+    // A fresh stream_descriptor for the same fd: the only way to take back one queued wait (cancel() aborts them
+    // all). Its completions find a new generation and are ignored; arm() then starts what is still wanted.
+    entry& e = entries_[static_cast<std::size_t>(fd)];
+    boost::system::error_code ignored;
+    e.descriptor->cancel(ignored);
+    e.descriptor->release();
+    e.descriptor = std::make_unique<boost::asio::posix::stream_descriptor>(*io_, fd);
+    e.generation = next_generation_++;
+    e.armed = 0;
+    e.delivery_posted = false;
 }
 
 void asio_poller::arm(int fd) {
@@ -68,26 +93,37 @@ void asio_poller::arm(int fd) {
     } waits[] = {{POLLIN, descriptor_base::wait_read},
                  {POLLOUT, descriptor_base::wait_write},
                  {POLLPRI, descriptor_base::wait_error}};
-    // A channel starts reading through Asio once it says so (an async_chat once connected) and once it has had
-    // input — so a connection that never speaks holds no read buffer — and only between two reads, so that a wait
-    // and a read are never both in flight.
-    if (design_ == design::completion && !e.transport_reads && e.had_input && !(e.armed & POLLIN)) {
+    // Completion design: a channel that can take its input from the transport (an async_chat once connected)
+    // never gets a wait_error. One queued wait_error would make Asio give up reading speculatively and re-register
+    // the descriptor (EPOLL_CTL_MOD) for every read it starts — Boost 1.74's epoll_reactor::start_op, "read_op with
+    // the except_op queue not empty" — which is what an epoll_ctl per message came from. async_chat has no use for
+    // out-of-band data. A wait_error started before the channel connected is taken back with the descriptor.
+    bool reads_through_asio = e.transport_reads;
+    if (design_ == design::completion && !reads_through_asio) {
         const asyncore::dispatcher* channel = map_ ? map_->get(fd) : nullptr;
-        e.transport_reads = channel && channel->wants_transport_reads();
+        if (channel && channel->wants_transport_reads()) {
+            if (e.armed & POLLPRI) reset_descriptor(fd);
+            reads_through_asio = true;
+            // Asio reads for it once it has had input — so a connection that never speaks holds no read buffer —
+            // and only between two waits, so that a wait and a read are never both in flight.
+            if (e.had_input && !(e.armed & POLLIN)) e.transport_reads = true;
+        }
     }
-    if (e.transport_reads && (e.interest & POLLIN) && !(e.armed & POLLIN)) {
-        if (!e.read_buffer) e.read_buffer = std::make_unique<char[]>(read_buffer_size);
-        e.armed |= POLLIN;
-        e.descriptor->async_read_some(
-            boost::asio::buffer(e.read_buffer.get(), read_buffer_size),
-            [this, alive = alive_, fd, generation = e.generation](const boost::system::error_code& ec,
-                                                                  std::size_t n) {
-                if (*alive) on_read(fd, generation, ec, n);
-            });
+    if (e.transport_reads && (e.interest & POLLIN)) {
+        if (e.parked || e.parked_eof) {
+            if (!e.delivery_posted) {
+                e.delivery_posted = true;
+                boost::asio::post(*io_, [this, alive = alive_, fd, generation = e.generation] {
+                    if (*alive) deliver_parked(fd, generation);
+                });
+            }
+        }
+        else if (!(e.armed & POLLIN))
+            start_read(fd);
     }
     for (const auto& w : waits) {
-        // A queued wait_error would stop Asio from reading speculatively; async_chat has no use for OOB data.
-        if (e.transport_reads && w.bit != POLLOUT) continue;
+        if (reads_through_asio && w.bit == POLLPRI) continue;
+        if (e.transport_reads && w.bit == POLLIN) continue;
         if (!(e.interest & w.bit) || (e.armed & w.bit)) continue;
         e.armed |= w.bit;
         e.descriptor->async_wait(w.type, [this, alive = alive_, fd, generation = e.generation,
@@ -95,6 +131,20 @@ void asio_poller::arm(int fd) {
             if (*alive) on_wait(fd, generation, bit, ec);
         });
     }
+}
+
+void asio_poller::start_read(int fd) {
+    entry& e = entries_[static_cast<std::size_t>(fd)];
+    if (!e.read_buffer) {
+        e.read_capacity = initial_read_size;
+        e.read_buffer = std::make_unique_for_overwrite<char[]>(e.read_capacity);
+    }
+    e.armed |= POLLIN;
+    e.descriptor->async_read_some(
+        boost::asio::buffer(e.read_buffer.get(), e.read_capacity),
+        [this, alive = alive_, fd, generation = e.generation](const boost::system::error_code& ec, std::size_t n) {
+            if (*alive) on_read(fd, generation, ec, n);
+        });
 }
 
 void asio_poller::on_wait(int fd, std::uint64_t generation, unsigned bit, const boost::system::error_code& ec) {
@@ -122,28 +172,91 @@ void asio_poller::mark_ready(int fd) {
     if (!driving_ && on_events_) on_events_();
 }
 
+void asio_poller::note_activity() {
+    activity_ = true;
+    if (!driving_ && on_events_) on_events_();
+}
+
 void asio_poller::on_read(int fd, std::uint64_t generation, const boost::system::error_code& ec, std::size_t n) {
     if (static_cast<std::size_t>(fd) >= entries_.size()) return;
-    {
-        entry& e = entries_[static_cast<std::size_t>(fd)];
-        if (e.generation != generation) return;
-        e.armed &= ~POLLIN;
-    }
-    if (ec == boost::asio::error::operation_aborted) return;
-    // The handlers may close this channel (which frees its entry's buffer) or open others (which can move
-    // entries_), so the buffer is held here and the entry looked up again afterwards.
-    auto buffer = std::move(entries_[static_cast<std::size_t>(fd)].read_buffer);
-    if (!ec && n > 0)
-        map_->deliver_received(fd, std::string_view(buffer.get(), n));
-    else if (ec == boost::asio::error::eof || (!ec && n == 0))
-        map_->deliver_eof(fd);
-    else
-        map_->deliver_error(fd, ec.value());
     entry& e = entries_[static_cast<std::size_t>(fd)];
     if (e.generation != generation) return;
-    e.read_buffer = std::move(buffer);
-    // The next read is started after the pass, with the interest the handlers left.
-    mark_ready(fd);
+    e.armed &= ~POLLIN;
+    if (ec == boost::asio::error::operation_aborted) return;
+    const bool eof = ec == boost::asio::error::eof || (!ec && n == 0);
+    if (ec && !eof) {
+        // An error is reported whatever the interest, as epoll reports EPOLLERR.
+        map_->deliver_error(fd, ec.value());
+        if (entries_[static_cast<std::size_t>(fd)].generation == generation) rearm_.push_back(fd);
+        note_activity();
+        return;
+    }
+    if (!(e.interest & POLLIN)) {
+        // The channel stopped reading (say, output backpressure) after this read began: its bytes wait for it,
+        // as they would have waited in the socket.
+        e.parked = n;
+        e.parked_eof = eof;
+        return;
+    }
+    deliver(fd, generation, n, eof);
+}
+
+bool asio_poller::channel_readable(int fd) noexcept {
+    asyncore::dispatcher* channel = map_ ? map_->get(fd) : nullptr;
+    if (!channel) return false;
+    try {
+        return channel->readable();
+    } catch (...) {
+        return false; // the map asks again when it re-evaluates the interest, and hands the error to the channel
+    }
+}
+
+void asio_poller::deliver_parked(int fd, std::uint64_t generation) {
+    if (static_cast<std::size_t>(fd) >= entries_.size()) return;
+    entry& e = entries_[static_cast<std::size_t>(fd)];
+    if (e.generation != generation) return;
+    e.delivery_posted = false;
+    if (!(e.interest & POLLIN) || !(e.parked || e.parked_eof)) return; // not readable again after all
+    const std::size_t n = e.parked;
+    const bool eof = e.parked_eof;
+    e.parked = 0;
+    e.parked_eof = false;
+    deliver(fd, generation, n, eof);
+}
+
+void asio_poller::deliver(int fd, std::uint64_t generation, std::size_t n, bool eof) {
+    // The handlers may close this channel (which frees its entry's buffer) or open others (which can move
+    // entries_), so the buffer is held here and the entry looked up again afterwards.
+    std::unique_ptr<char[]> buffer = std::move(entries_[static_cast<std::size_t>(fd)].read_buffer);
+    if (eof)
+        map_->deliver_eof(fd);
+    else
+        map_->deliver_received(fd, std::string_view(buffer.get(), n));
+    note_activity();
+    entry& e = entries_[static_cast<std::size_t>(fd)];
+    if (e.generation != generation) return;
+    // (A loop run inside the handler may have started a read into a buffer of its own: that one stays.)
+    if (!e.read_buffer) {
+        if (n == e.read_capacity && e.read_capacity < read_buffer_size) {
+            // A full buffer: more is likely waiting. From now on this channel reads in full-size pieces.
+            e.read_capacity = read_buffer_size;
+            buffer = std::make_unique_for_overwrite<char[]>(e.read_capacity);
+        }
+        e.read_buffer = std::move(buffer);
+    }
+    // The next read starts here, inside the completion handler, so that the descriptor never goes without a read
+    // queued and Asio never re-registers it: usually Asio's speculative read finds nothing and the read waits in
+    // the reactor for the next edge. The registered interest is the one from before the handler ran, so the
+    // channel is asked itself whether it still reads (a handler that paused it must not get another read in
+    // this pass). After the EOF, after a read that was the second this pass (a peer that keeps the socket full
+    // must not hold the loop in one pass), or for a channel that stopped reading, the read is started after the
+    // pass instead, with the interest the handlers left.
+    if (!eof && e.read_pass != pass_ && (e.interest & POLLIN) && !(e.armed & POLLIN) && channel_readable(fd)) {
+        e.read_pass = pass_;
+        start_read(fd);
+    }
+    else
+        rearm_.push_back(fd);
 }
 
 std::span<const asyncore::fired_event> asio_poller::collect() {
@@ -161,18 +274,26 @@ std::span<const asyncore::fired_event> asio_poller::collect() {
     return fired_;
 }
 
-void asio_poller::rearm() {
-    for (int fd : rearm_) {
-        entry& e = entries_[static_cast<std::size_t>(fd)];
-        if (e.descriptor) arm(fd);
-    }
+void asio_poller::arm_waiting() {
+    for (int fd : rearm_)
+        if (entries_[static_cast<std::size_t>(fd)].descriptor) arm(fd);
     rearm_.clear();
+}
+
+void asio_poller::rearm() {
+    ++pass_;
+    arm_waiting();
 }
 
 std::span<const asyncore::fired_event> asio_poller::take_events() { return collect(); }
 
 std::span<const asyncore::fired_event> asio_poller::wait(int timeout_ms) {
-    rearm();
+    ++pass_;
+    activity_ = false;
+    // Renewed here, outside io.run(): posted to run inside it instead, the waits would cost the reactor one more
+    // epoll_wait per pass (it runs once, without blocking, before the posted handler). Reads of the completion
+    // design are mostly renewed from their own completion handlers (deliver()), so this is the readiness waits.
+    arm_waiting();
     driving_ = true;
     struct reset {
         bool& flag;
@@ -184,7 +305,7 @@ std::span<const asyncore::fired_event> asio_poller::wait(int timeout_ms) {
         // timerfd_settime on every pass.
         using clock = std::chrono::steady_clock;
         const auto deadline = clock::now() + std::chrono::milliseconds(timeout_ms);
-        while (ready_.empty()) {
+        while (ready_.empty() && !activity_) {
             if (timeout_ms < 0) {
                 if (io_->run_one() == 0) break; // nothing at all to wait for
                 continue;

@@ -16,13 +16,18 @@ namespace asynchat::asio_transport {
 
 // How channels that can take their input from the transport (async_chat) are served:
 //   readiness:  async_wait(wait_read), then the channel's handle_read does its own recv — like every dispatcher;
-//   completion: async_read_some into the channel's buffer, and the bytes go to handle_received — Asio reads
-//               speculatively, which saves the epoll_ctl that re-arming a wait costs, at the price of a read
-//               buffer per connection.
+//               Asio starts every wait with an epoll_ctl, so this costs one per event;
+//   completion: async_read_some into the channel's buffer, and the bytes go to handle_received. The next read is
+//               started from the completion handler itself, so the descriptor always has a read queued and Asio
+//               never re-registers it (docs/asio.md: no epoll_ctl per message), at the price of a read buffer
+//               per connection that has spoken.
 enum class design { readiness, completion };
 
 class asio_poller final : public asyncore::poller {
 public:
+    // A channel's read buffer starts small, so that a connection that said one short thing and went quiet holds
+    // little; the first read that fills it swaps it for the full size.
+    static constexpr std::size_t initial_read_size = 1024;
     static constexpr std::size_t read_buffer_size = 16384;
 
     // Owns its io_context (the loop() backend).
@@ -43,7 +48,7 @@ public:
     std::span<const asyncore::fired_event> wait(int timeout_ms) override;
 
     // Host mode: hands over the events collected since the last call; after dispatching them, rearm() renews
-    // the waits that completed.
+    // the waits that completed. Called from a handler of io, once per pass.
     std::span<const asyncore::fired_event> take_events();
     void rearm();
 
@@ -59,13 +64,25 @@ private:
         bool listed = false;  // in ready_ (has fired bits or waits to re-arm)
         bool transport_reads = false;        // completion design: this channel's input is read by Asio
         bool had_input = false;              // a read event came: from then on Asio may read for it
+        bool parked_eof = false;             // the peer's EOF, read while the channel was not readable
+        bool delivery_posted = false;        // a handler will deliver what is parked
+        std::size_t parked = 0;              // bytes read while the channel was not readable (in read_buffer)
+        std::size_t read_capacity = 0;       // of read_buffer
+        std::uint64_t read_pass = 0;         // the pass in which a completion handler last started a read
         std::unique_ptr<char[]> read_buffer; // its buffer, allocated on the first read
     };
 
     void arm(int fd);
+    void start_read(int fd);
+    void reset_descriptor(int fd);
     void on_wait(int fd, std::uint64_t generation, unsigned bit, const boost::system::error_code& ec);
     void on_read(int fd, std::uint64_t generation, const boost::system::error_code& ec, std::size_t n);
+    void deliver(int fd, std::uint64_t generation, std::size_t n, bool eof);
+    void deliver_parked(int fd, std::uint64_t generation);
+    bool channel_readable(int fd) noexcept;
     void mark_ready(int fd);
+    void note_activity();
+    void arm_waiting();
     std::span<const asyncore::fired_event> collect();
 
     design design_;
@@ -78,7 +95,9 @@ private:
     std::vector<int> rearm_;              // fds whose completed waits are renewed after dispatch
     std::vector<asyncore::fired_event> fired_;
     std::uint64_t next_generation_ = 1;
+    std::uint64_t pass_ = 1;              // counts the map's passes (wait() calls; host passes)
     bool driving_ = false;                // inside wait(): completions are collected, not announced
+    bool activity_ = false;               // inside wait(): bytes were delivered, so the pass may end
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

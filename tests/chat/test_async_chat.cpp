@@ -629,6 +629,53 @@ BOOST_DATA_TEST_CASE(discard_buffers, every_backend(), backend) {
     BOOST_TEST(c->contents == v({"\nline"}), boost::test_tools::per_element());
 }
 
+// Lines from one byte to many reads long, over a socket, after a first short line: on the Asio completion
+// design the reads go into the channel's own buffer, which starts at asio_poller::initial_read_size (1 KiB) and
+// is swapped for a 16 KiB one on the first read that fills it. Every byte must be framed once and in order,
+// whatever the sizes on either side of those bounds.
+BOOST_DATA_TEST_CASE(lines_of_every_size_over_a_socket, every_backend(), backend) {
+    class line_echo : public asynchat::async_chat {
+    public:
+        line_echo(asyncore::socket s, asyncore::socket_map* m) : async_chat(std::move(s), m) { set_terminator("\n"); }
+        void collect_incoming_data(std::string_view d) override { line_.append(d); }
+        void found_terminator() override {
+            line_ += '\n';
+            push(std::move(line_));
+            line_.clear();
+        }
+
+    private:
+        std::string line_;
+    };
+    asyncore::socket_map map;
+    auto [mine, peer] = socket_pair();
+    auto c = asyncore::make<line_echo>(std::move(mine), &map);
+    std::string sent;
+    for (const std::size_t size : {1, 2, 1023, 1024, 1025, 2048, 16383, 16384, 16385, 40000, 100000, 1}) {
+        std::string line(size - 1, '\0');
+        for (std::size_t i = 0; i < line.size(); ++i) line[i] = static_cast<char>('a' + (i * 7 + size) % 26);
+        sent += line + '\n';
+    }
+    std::string echoed;
+    std::size_t offset = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (echoed.size() < sent.size() && std::chrono::steady_clock::now() < deadline) {
+        if (offset < sent.size()) {
+            const auto n = peer.send_some(sent.data() + offset, sent.size() - offset);
+            if (n > 0) offset += static_cast<std::size_t>(n);
+        }
+        asyncore::loop({.timeout = 1ms, .backend = backend, .map = &map, .count = 1});
+        char buf[65536];
+        for (;;) {
+            const auto n = peer.recv_some(buf, sizeof buf);
+            if (n <= 0) break;
+            echoed.append(buf, static_cast<std::size_t>(n));
+        }
+    }
+    BOOST_TEST(echoed.size() == sent.size());
+    BOOST_TEST((echoed == sent), "the echo differs from what was sent");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(TestAsynchatMocked)

@@ -265,6 +265,63 @@ BOOST_DATA_TEST_CASE(a_peer_that_never_reads_stops_being_read, bdata::make(test_
     for (std::size_t i = 0; i < c->hooks.size(); ++i) BOOST_TEST(c->hooks[i] == (i % 2 == 0 ? 'H' : 'L'));
 }
 
+BOOST_DATA_TEST_CASE(paused_from_outside_a_handler_reads_nothing_until_resumed, bdata::make(test_support::backends()),
+                     backend) {
+    // The channel is paused by a push from outside its own handlers (a timer, another channel) while it waits
+    // for input. On the Asio completion design a read is already queued in the reactor at that moment: what it
+    // reads must wait for the channel to be readable again, and then come in order.
+    asyncore::socket_map map;
+    auto [mine, peer] = chat_test::socket_pair();
+    auto c = asyncore::make<line_echo>(std::move(mine), &map);
+    c->set_output_watermarks(4096, 1024);
+    auto pass = [&] { asyncore::loop({.timeout = 1ms, .backend = backend, .map = &map, .count = 1}); };
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    std::string echoed;
+    auto read_echo = [&] {
+        char buf[65536];
+        for (;;) {
+            const auto n = peer.recv_some(buf, sizeof buf);
+            if (n <= 0) return;
+            echoed.append(buf, static_cast<std::size_t>(n));
+        }
+    };
+
+    // Two lines echoed: from the second on, the Asio completion design reads through a queued read.
+    const std::string lines[] = {"one\n", "two\n"};
+    for (std::size_t i = 0; i < 2; ++i) {
+        BOOST_TEST_REQUIRE(peer.send_some(lines[i].data(), 4) == 4);
+        while (c->lines < i + 1 && std::chrono::steady_clock::now() < deadline) pass();
+    }
+    while (echoed.size() < 8 && std::chrono::steady_clock::now() < deadline) {
+        pass();
+        read_echo();
+    }
+    BOOST_TEST_REQUIRE(echoed == "one\ntwo\n");
+    for (int i = 0; i < 5; ++i) pass(); // a read is now queued, waiting for input
+
+    // Paused from outside: the peer does not read, so the pushes fill the socket and then the queue.
+    const std::string big(1000, 'x');
+    std::size_t pushed = 0;
+    while (!c->output_paused()) {
+        c->push(big);
+        pushed += big.size();
+    }
+    BOOST_TEST(!c->readable());
+    BOOST_TEST_REQUIRE(peer.send_some("three\n", 6) == 6);
+    for (int i = 0; i < 50; ++i) pass();
+    BOOST_TEST(c->lines == 2u, "a paused channel was handed input");
+
+    // The peer reads everything: the channel resumes, and the third line is echoed after the pushed bytes.
+    const std::string expected = "one\ntwo\n" + std::string(pushed, 'x') + "three\n";
+    while (echoed.size() < expected.size() && std::chrono::steady_clock::now() < deadline) {
+        read_echo();
+        pass();
+    }
+    BOOST_TEST(c->lines == 3u);
+    BOOST_TEST(echoed == expected);
+    BOOST_TEST(c->hooks == "HL");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace test_backpressure

@@ -22,7 +22,9 @@
 // async_wait(wait_read / wait_write / wait_error) operations, re-armed after every completion (Asio issues an
 // epoll_ctl per wait, so a socket left readable is reported again: the level-triggered contract handlers rely
 // on). Completions are collected per fd and delivered by socket_map::dispatch under the same rules as on the
-// native backends: docs/asio.md walks through it.
+// native backends. With the "asio" backend an async_chat's input is read by Asio instead (async_read_some, the
+// next one started from the last one's completion handler, so no epoll_ctl per message): docs/asio.md walks
+// through both.
 #include <memory>
 
 #include <boost/asio/io_context.hpp>
