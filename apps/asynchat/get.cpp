@@ -24,7 +24,7 @@ void add_get_command(CLI::App& app, get_options& opts) {
             },
             "URL"));
     get->add_option("--backend", opts.backend, "event loop backend")
-        ->check(CLI::IsMember(asyncore::backend_names()))
+        ->check(backend_name())
         ->capture_default_str();
     get->add_flag("--head", opts.head, "send HEAD instead of GET (no body)");
     get->add_option("--timeout", opts.timeout, "seconds without traffic before giving up (0: never)")

@@ -1,5 +1,6 @@
 #include "server_options.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 
@@ -71,6 +72,24 @@ const CLI::Validator timeout_seconds(
     },
     "SECONDS");
 
+CLI::Validator backend_name() {
+    const auto names = asyncore::backend_names();
+    std::string listed;
+    for (const auto& n : names) listed += (listed.empty() ? "" : ",") + n;
+    return CLI::Validator(
+        [names](std::string& name) {
+            if (std::find(names.begin(), names.end(), name) != names.end()) return std::string();
+            // Not listed: make_poller says why ("unknown backend ... (known: ...)", or "io_uring unavailable: ...").
+            try {
+                asyncore::make_poller(name);
+            } catch (const std::exception& e) {
+                return std::string(e.what());
+            }
+            return "asyncore: unknown backend '" + name + "'";
+        },
+        "{" + listed + "}");
+}
+
 void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
     // Resolved while parsing, so that a host that cannot be used is a bad argument (exit 2), not a failed start.
     cmd.add_option("--host", opts.host, "address to listen on")
@@ -87,7 +106,7 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
         ->capture_default_str();
     if (with_port) cmd.add_option("--port", opts.port, "port to listen on (0: any free port)")->capture_default_str();
     cmd.add_option("--backend", opts.backend, "event loop backend")
-        ->check(CLI::IsMember(asyncore::backend_names()))
+        ->check(backend_name())
         ->capture_default_str();
     cmd.add_option("--max-connections", opts.max_connections,
                    "open connections per service; one more gets a short busy reply and is closed")

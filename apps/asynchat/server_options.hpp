@@ -69,6 +69,9 @@ std::string busy_reply(const server_options& opts, std::string reply);
 // ranges print the limits of a double).
 extern const CLI::Validator at_least_one;    // a whole number >= 1: counts and sizes
 extern const CLI::Validator timeout_seconds; // a number >= 0: timeouts, where 0 means none
+// --backend: one of asyncore::backend_names() (made when the options are, so after the Asio backends register);
+// a backend this kernel refuses (io_uring under a seccomp filter) is rejected with the kernel's reason.
+CLI::Validator backend_name();
 
 // C escapes as a shell user types them: \r \n \t \\ \xHH. Throws CLI::ValidationError naming what is wrong.
 std::string unescape(const std::string& text);

@@ -13,6 +13,10 @@ std::unique_ptr<poller> make_poll();
 #ifdef __linux__
 std::unique_ptr<poller> make_epoll();
 #endif
+#ifdef ASYNCHAT_HAVE_IO_URING
+std::unique_ptr<poller> make_io_uring();
+std::string io_uring_unavailable();
+#endif
 } // namespace pollers
 
 namespace {
@@ -24,15 +28,24 @@ std::vector<backend_info>& registry() {
 #ifdef __linux__
         {"epoll", pollers::make_epoll},
 #endif
+#ifdef ASYNCHAT_HAVE_IO_URING
+        {"io_uring", pollers::make_io_uring, pollers::io_uring_unavailable},
+#endif
     };
     return backends;
+}
+
+// "" when the backend can run here.
+std::string unavailable(const backend_info& b) {
+    return b.unavailable ? b.unavailable() : std::string();
 }
 
 } // namespace
 
 std::vector<std::string> backend_names() {
     std::vector<std::string> names;
-    for (const auto& b : registry()) names.emplace_back(b.name);
+    for (const auto& b : registry())
+        if (unavailable(b).empty()) names.emplace_back(b.name);
     return names;
 }
 
@@ -53,10 +66,14 @@ void register_backend(backend_info info) {
 
 std::unique_ptr<poller> make_poller(std::string_view name) {
     if (name.empty()) name = default_backend();
-    for (const auto& b : registry())
-        if (b.name == name) return b.create();
+    for (const auto& b : registry()) {
+        if (b.name != name) continue;
+        if (auto why = unavailable(b); !why.empty())
+            throw std::invalid_argument("asyncore: " + std::string(name) + " unavailable: " + why);
+        return b.create();
+    }
     std::string known;
-    for (const auto& b : registry()) known += (known.empty() ? "" : ", ") + std::string(b.name);
+    for (const auto& name : backend_names()) known += (known.empty() ? "" : ", ") + name;
     throw std::invalid_argument("asyncore: unknown backend '" + std::string(name) + "' (known: " + known + ")");
 }
 

@@ -534,9 +534,18 @@ BOOST_DATA_TEST_CASE(push_in_found_terminator_is_sent_when_the_read_returns, eve
             push("ack " + contents.back() + "\n");
             if (output().empty()) ++sent_during_callback;
         }
+        // A read is handle_read, or handle_received where the transport reads (completion backends).
         void handle_read() override {
             const std::size_t before = contents.size();
             echo_client::handle_read();
+            after_read(before);
+        }
+        void handle_received(std::string_view bytes) override {
+            const std::size_t before = contents.size();
+            echo_client::handle_received(bytes);
+            after_read(before);
+        }
+        void after_read(std::size_t before) {
             const std::size_t found = contents.size() - before;
             most_messages_in_one_read = std::max(most_messages_in_one_read, found);
             if (found > 0 && !output().empty()) ++left_queued_after_read;
@@ -598,8 +607,17 @@ BOOST_DATA_TEST_CASE(discard_buffers, every_backend(), backend) {
             _collect_incoming_data(data);
         }
         void found_terminator() override { contents.push_back(_get_data()); }
+        // Input arrives through handle_read, or through handle_received where the transport reads (completion
+        // backends): the check follows either.
         void handle_read() override {
             echo_client::handle_read();
+            after_input();
+        }
+        void handle_received(std::string_view bytes) override {
+            echo_client::handle_received(bytes);
+            after_input();
+        }
+        void after_input() {
             // "junk\r" has arrived: "junk" collected, "\r" carried as a possible start of "\r\n".
             if (!discarded_input && collected == 4 && input_framer().pending() == "\r") {
                 discard_buffers();

@@ -13,9 +13,9 @@ namespace test_support {
 
 struct scripted : asyncore::dispatcher {
     using hook = std::function<void(scripted&)>;
-    hook on_read, on_write, on_close, on_error, on_connect;
+    hook on_read, on_write, on_close, on_error, on_connect, on_expt;
     std::function<bool()> want_read = [] { return true; }, want_write = [] { return false; };
-    int reads = 0, writes = 0, closes = 0, errors = 0, connects = 0;
+    int reads = 0, writes = 0, closes = 0, errors = 0, connects = 0, expts = 0;
     std::string last_error;
     int* destroyed = nullptr; // incremented by the destructor, so a test can see the map let go
 
@@ -32,6 +32,10 @@ struct scripted : asyncore::dispatcher {
     void handle_write() override {
         ++writes;
         if (on_write) on_write(*this);
+    }
+    void handle_expt() override {
+        ++expts;
+        if (on_expt) on_expt(*this);
     }
     void handle_connect() override {
         ++connects;

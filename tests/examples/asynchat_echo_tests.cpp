@@ -624,4 +624,31 @@ BOOST_AUTO_TEST_CASE(help_exits_zero_and_lists_the_options) {
     BOOST_TEST(WEXITSTATUS(top.status) == 0);
 }
 
+#ifdef DENY_IO_URING_PATH
+// Where the kernel refuses io_uring (here: tests/support/deny_io_uring's seccomp filter, as io_uring_disabled=2
+// or a container profile would), asking for it is a bad argument whose one line gives the kernel's reason, and
+// the other backends serve as ever.
+BOOST_AUTO_TEST_CASE(io_uring_refused_by_the_kernel_says_why_and_the_rest_serve) {
+    const auto r = run_program({DENY_IO_URING_PATH, ASYNCHAT_PATH, "serve", "echo", "--backend", "io_uring"});
+    BOOST_TEST_REQUIRE(WIFEXITED(r.status), "killed by signal " << WTERMSIG(r.status));
+    if (WEXITSTATUS(r.status) == 77) {
+        BOOST_TEST_MESSAGE("skipped: " << r.err);
+        return;
+    }
+    BOOST_TEST(WEXITSTATUS(r.status) == 2);
+    BOOST_TEST(printable(r.err) ==
+               printable("asynchat: --backend: asyncore: io_uring unavailable: Operation not permitted\n"));
+    BOOST_TEST(printable(r.out) == "");
+
+    const auto help = run_program({DENY_IO_URING_PATH, ASYNCHAT_PATH, "serve", "echo", "--help"});
+    BOOST_TEST(help.out.find("{select,poll,epoll,") != std::string::npos);
+    BOOST_TEST(help.out.find("io_uring") == std::string::npos, "--help lists a backend that cannot run");
+
+    serve_process server({DENY_IO_URING_PATH, ASYNCHAT_PATH, "serve", "echo"});
+    const fd client = connect_loopback(server.port());
+    require_echo(client.get(), "served without io_uring\r\n");
+    server.stop();
+}
+#endif
+
 BOOST_AUTO_TEST_SUITE_END()

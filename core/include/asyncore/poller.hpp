@@ -42,15 +42,20 @@ using poller_factory = std::unique_ptr<poller> (*)();
 struct backend_info {
     std::string_view name;
     poller_factory create;
+    // For a backend the running kernel may refuse (io_uring): why it cannot run here, or "" when it can. Asked
+    // each time the backends are listed or one is made, so it caches its answer. nullptr: always available.
+    std::string (*unavailable)() = nullptr;
 };
 
-// The built-in backends (select, poll, epoll) and any registered since, in registration order.
+// The built-in backends (select, poll, epoll, and io_uring when built) and any registered since, in
+// registration order — only those that can run on this kernel.
 std::vector<std::string> backend_names();
 // "epoll" on Linux.
 std::string_view default_backend() noexcept;
 // Lets a transport outside core (the Asio one) add itself; the name must be new.
 void register_backend(backend_info info);
-// Throws std::invalid_argument naming the backends that exist when `name` is not one of them.
+// Throws std::invalid_argument naming the backends that exist when `name` is not one of them, or saying why
+// when it is one this kernel refuses ("asyncore: io_uring unavailable: Operation not permitted").
 std::unique_ptr<poller> make_poller(std::string_view name);
 
 } // namespace asyncore
