@@ -10,8 +10,8 @@
 namespace asynchat_cli {
 
 void add_get_command(CLI::App& app, get_options& opts) {
-    auto* get = app.add_subcommand("get", "fetch an http:// URL; the body goes to stdout");
-    get->add_option("URL", opts.url, "http://host[:port]/path")
+    auto* get = app.add_subcommand("get", "fetch an http:// or https:// URL; the body goes to stdout");
+    get->add_option("URL", opts.url, "http://host[:port]/path or https://host[:port]/path")
         ->required()
         ->check(CLI::Validator(
             [](std::string& text) {
@@ -30,7 +30,13 @@ void add_get_command(CLI::App& app, get_options& opts) {
     get->add_option("--timeout", opts.timeout, "seconds without traffic before giving up (0: never)")
         ->check(timeout_seconds)
         ->capture_default_str();
-    get->callback([&opts] { opts.selected = true; });
+    get->add_option("--cacert", opts.cacert,
+                    "CA certificates (PEM) to verify an https:// server against (default: the system store)")
+        ->check(CLI::Validator([](std::string& path) { return readable_file_error(path); }, "FILE"));
+    get->callback([&opts] {
+        if (asynchat::http::parse_url(opts.url).tls) opts.tls = client_tls_context(opts.cacert, {"http/1.1"});
+        opts.selected = true;
+    });
 }
 
 int run_get(const get_options& opts) {
@@ -40,6 +46,8 @@ int run_get(const get_options& opts) {
         asynchat::http::client_options options;
         options.method = opts.head ? "HEAD" : "GET";
         options.timeout = std::chrono::duration<double>(opts.timeout);
+        // The certificate must name the host as the URL gives it (a name, or an IP address).
+        if (where.tls) options.use_tls = [&](asynchat::async_chat& c) { use_tls(c, opts.tls, where.host); };
         auto c = asyncore::make<asynchat::http::client>(where, options);
         c->on_body([](std::string_view bytes) { std::fwrite(bytes.data(), 1, bytes.size(), stdout); });
         c->on_done = [&status](const asynchat::http::response_result& r) {

@@ -1,5 +1,6 @@
 // The asynchat command: `asynchat serve echo|chat|http|smtp|all [options]`, `asynchat get URL`, `asynchat
-// send-mail [options] < message`. Bad arguments exit with status 2 and one line naming the argument.
+// send-mail [options] < message`. Bad arguments exit with status 2 and one line naming the argument. TLS: every
+// server takes --tls-cert/--tls-key, get takes https:// URLs, send-mail --starttls (tls_support.hpp).
 #include <iostream>
 
 #include <CLI/CLI.hpp>

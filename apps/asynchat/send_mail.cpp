@@ -9,6 +9,8 @@
 #include <asyncore/idle_timer.hpp>
 #include <asynchat/smtp/client.hpp>
 
+#include "tls_support.hpp"
+
 namespace asynchat_cli {
 
 namespace {
@@ -63,7 +65,17 @@ void add_send_mail_command(CLI::App& app, send_mail_options& opts) {
         ->check(CLI::PositiveNumber)
         ->capture_default_str();
     cmd->add_flag("--verbose,-v", opts.verbose, "print every server reply on stderr");
-    cmd->callback([&opts] { opts.selected = true; });
+    auto* starttls = cmd->add_flag("--starttls", opts.starttls,
+                                   "upgrade to TLS with STARTTLS before MAIL, verifying the server's certificate; "
+                                   "fail if the server does not offer it");
+    cmd->add_option("--cacert", opts.cacert,
+                    "CA certificates (PEM) to verify the server against (default: the system store)")
+        ->check(CLI::Validator([](std::string& path) { return readable_file_error(path); }, "FILE"))
+        ->needs(starttls);
+    cmd->callback([&opts] {
+        if (opts.starttls) opts.tls = client_tls_context(opts.cacert);
+        opts.selected = true;
+    });
 }
 
 int run_send_mail(const send_mail_options& opts) {
@@ -79,6 +91,8 @@ int run_send_mail(const send_mail_options& opts) {
     try {
         asyncore::socket_map map;
         auto client = asyncore::make<asynchat::smtp::smtp_client>(std::move(message), &map);
+        // The certificate must name the host as --server gives it.
+        client->start_tls = start_tls_callback(opts.tls, host);
         asyncore::idle_timer deadline;
         client->on_reply = [&](std::string_view command, const asynchat::smtp::server_reply& reply) {
             deadline.touch();

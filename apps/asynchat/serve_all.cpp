@@ -48,7 +48,11 @@ void add_all_command(CLI::App& serve, all_options& opts) {
         // Echo every line exactly as sent: LF ends a line, so a CRLF client gets its CR back too (nc-friendly).
         opts.echo.delimiter = "\n";
         finish_http_options(opts.http);
-        finish_smtp_options(opts.smtp);
+        // One certificate for every service: echo, chat and HTTP speak TLS from the first byte (HTTP offering
+        // ALPN http/1.1), SMTP offers STARTTLS.
+        finish_server_tls(opts.server);
+        if (opts.server.tls) opts.http_tls = server_tls_context(opts.server.tls_cert, opts.server.tls_key, http_alpn());
+        finish_smtp_options(opts.smtp, opts.server.tls);
         opts.chat.room.idle_timeout = std::chrono::duration<double>(opts.chat.idle_timeout);
         opts.selected = true;
     });
@@ -91,14 +95,14 @@ int run_all(all_options& opts) {
 
     std::vector<service_spec> services;
     services.push_back({"echo", opts.server.host, opts.echo_port,
-                        [&](asyncore::socket s) { accept_echo(std::move(s), opts.echo, &echo_stats); }, &echo_stats, ""});
-    services.push_back({"chat", opts.server.host, opts.chat_port, [&](asyncore::socket s) { room.join(std::move(s)); },
-                        &chat_stats, chat_over_capacity_reply});
+                        [&](asyncore::socket s) { accept_echo(std::move(s), opts.echo, &echo_stats, opts.server.tls); },
+                        &echo_stats, ""});
+    services.push_back({"chat", opts.server.host, opts.chat_port,
+                        [&](asyncore::socket s) { join_chat(room, std::move(s), opts.server.tls); }, &chat_stats,
+                        busy_reply(opts.server, chat_over_capacity_reply)});
     services.push_back({"http", opts.server.host, opts.http_port,
-                        [&](asyncore::socket s) {
-                            asyncore::make<http::server_channel>(std::move(s), router, opts.http.http, &http_stats);
-                        },
-                        &http_stats, http::over_capacity_response()});
+                        [&](asyncore::socket s) { accept_http(std::move(s), router, opts.http.http, &http_stats, opts.http_tls); },
+                        &http_stats, busy_reply(opts.server, http::over_capacity_response())});
     services.push_back(
         {"smtp", opts.server.host, opts.smtp_port, smtp.accept, &smtp_stats, smtp_over_capacity_reply(opts.smtp)});
     std::cout << "smtp delivers to " << std::filesystem::absolute(opts.smtp.maildir).lexically_normal().string() << std::endl;

@@ -26,6 +26,7 @@ struct all_options {
     chat_command_options chat;
     http_command_options http; // root empty: the bundled site
     smtp_command_options smtp;  // --maildir defaults to ./maildir here (add_all_command)
+    tls_context http_tls;       // the HTTP service's context: server.tls's certificate, offering ALPN http/1.1
     bool selected = false;
 };
 

@@ -25,7 +25,21 @@ void add_chat_command(CLI::App& serve, chat_command_options& opts) {
     auto* chat = serve.add_subcommand("chat", "a chat room: every line goes to every other client");
     add_server_options(*chat, opts.server);
     add_chat_room_options(*chat, opts);
-    chat->callback([&opts] { opts.selected = true; });
+    chat->callback([&opts] {
+        finish_server_tls(opts.server);
+        opts.selected = true;
+    });
+}
+
+void join_chat(asynchat::line::chat_room& room, asyncore::socket sock, const tls_context& tls) {
+    if (!tls) {
+        room.join(std::move(sock));
+        return;
+    }
+    // The layer goes on before the greeting is pushed, so that the greeting is the first thing sent over TLS.
+    auto member = asyncore::make<asynchat::line::chat_member>(room, std::move(sock));
+    use_tls(*member, tls);
+    room.admit(*member);
 }
 
 int run_chat(const chat_command_options& opts) {
@@ -34,8 +48,9 @@ int run_chat(const chat_command_options& opts) {
     room_options.idle_timeout = std::chrono::duration<double>(opts.idle_timeout);
     asynchat::service_stats stats;
     asynchat::line::chat_room room(room_options, &stats);
-    return run_server(opts.server, [&room](asyncore::socket sock) { room.join(std::move(sock)); }, &stats,
-                      chat_over_capacity_reply);
+    return run_server(
+        opts.server, [&](asyncore::socket sock) { join_chat(room, std::move(sock), opts.server.tls); }, &stats,
+        busy_reply(opts.server, chat_over_capacity_reply));
 }
 
 } // namespace asynchat_cli

@@ -159,20 +159,24 @@ void add_echo_command(CLI::App& serve, echo_options& opts) {
         if (*raw) opts.mode = echo_options::framing::raw;
         if (*prefix) opts.mode = echo_options::framing::length_prefix;
         opts.delimiter = unescape(opts.delimiter_text);
+        finish_server_tls(opts.server);
         if (opts.mode == echo_options::framing::delimiter && opts.delimiter.empty())
             throw CLI::ValidationError("--terminator", "must not be empty (use --raw for no framing)");
         opts.selected = true;
     });
 }
 
-void accept_echo(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats) {
-    asyncore::make<echo_channel>(std::move(sock), opts, stats);
+void accept_echo(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats,
+                 const tls_context& tls) {
+    auto channel = asyncore::make<echo_channel>(std::move(sock), opts, stats);
+    use_tls(*channel, tls);
 }
 
 int run_echo(const echo_options& opts) {
     asynchat::service_stats stats;
-    return run_server(opts.server, [&](asyncore::socket sock) { accept_echo(std::move(sock), opts, &stats); },
-                      &stats);
+    return run_server(
+        opts.server, [&](asyncore::socket sock) { accept_echo(std::move(sock), opts, &stats, opts.server.tls); },
+        &stats);
 }
 
 } // namespace asynchat_cli

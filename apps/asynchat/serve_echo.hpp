@@ -32,7 +32,9 @@ void add_echo_command(CLI::App& serve, echo_options& opts);
 // --idle-timeout, with `prefix` before the name (serve all uses "echo-").
 void add_echo_idle_option(CLI::App& cmd, echo_options& opts, const std::string& prefix = "");
 int run_echo(const echo_options& opts);
-// The channel of one echo connection, counting into stats when given (serve all).
-void accept_echo(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats = nullptr);
+// The channel of one echo connection, counting into stats when given (serve all), speaking TLS from the first
+// byte when tls is set.
+void accept_echo(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats = nullptr,
+                 const tls_context& tls = {});
 
 } // namespace asynchat_cli

@@ -59,8 +59,17 @@ void add_http_command(CLI::App& serve, http_command_options& opts) {
     add_http_limit_options(*http, opts);
     http->callback([&opts] {
         finish_http_options(opts);
+        finish_server_tls(opts.server, http_alpn());
         opts.selected = true;
     });
+}
+
+std::vector<std::string> http_alpn() { return {"http/1.1"}; }
+
+void accept_http(asyncore::socket sock, const asynchat::http::router& routes, const asynchat::http::server_options& http,
+                 asynchat::service_stats* stats, const tls_context& tls) {
+    auto channel = asyncore::make<asynchat::http::server_channel>(std::move(sock), routes, http, stats);
+    use_tls(*channel, tls);
 }
 
 void add_echo_route(asynchat::http::router& routes) {
@@ -87,10 +96,8 @@ int run_http(const http_command_options& opts) {
     asynchat::service_stats stats;
     return run_server(
         opts.server,
-        [&](asyncore::socket sock) {
-            asyncore::make<asynchat::http::server_channel>(std::move(sock), routes, opts.http, &stats);
-        },
-        &stats, asynchat::http::over_capacity_response());
+        [&](asyncore::socket sock) { accept_http(std::move(sock), routes, opts.http, &stats, opts.server.tls); },
+        &stats, busy_reply(opts.server, asynchat::http::over_capacity_response()));
 }
 
 } // namespace asynchat_cli

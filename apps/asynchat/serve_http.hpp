@@ -1,6 +1,6 @@
 #pragma once
 // `asynchat serve http`: the HTTP/1.0 server of asynchat::http — static files under --root, and POST /echo (the
-// body back verbatim), which shows the routing API.
+// body back verbatim), which shows the routing API. With --tls-cert/--tls-key it is HTTPS (ALPN http/1.1).
 #include <filesystem>
 #include <string>
 
@@ -27,6 +27,11 @@ void add_http_limit_options(CLI::App& cmd, http_command_options& opts, const std
 // Adds --root (required, a readable directory).
 void add_http_root_option(CLI::App& cmd, http_command_options& opts, const std::string& prefix = "");
 void finish_http_options(http_command_options& opts);
+// The ALPN protocol an HTTPS service offers (RFC 7301): this server speaks HTTP/1.x only.
+std::vector<std::string> http_alpn();
+// The channel of one HTTP connection, HTTPS when tls is set.
+void accept_http(asyncore::socket sock, const asynchat::http::router& routes, const asynchat::http::server_options& http,
+                 asynchat::service_stats* stats, const tls_context& tls);
 void add_http_command(CLI::App& serve, http_command_options& opts);
 // POST /echo: the body back verbatim, with its Content-Type.
 void add_echo_route(asynchat::http::router& routes);

@@ -24,6 +24,8 @@ void add_smtp_options(CLI::App& cmd, smtp_command_options& opts, const std::stri
         ->capture_default_str();
     cmd.add_option("--" + prefix + "hostname", opts.smtp.hostname, "the name in the greeting and the EHLO reply")
         ->capture_default_str();
+    cmd.add_flag("--" + prefix + "require-tls", opts.smtp.require_tls,
+                 "refuse MAIL, RCPT and DATA before STARTTLS (530); needs --tls-cert and --tls-key");
     cmd.add_option("--" + prefix + "delivery-threads", opts.delivery.workers,
                    "threads writing and fsyncing messages (the loop never waits for a disk)")
         ->check(CLI::Range(1u, 256u))
@@ -39,8 +41,11 @@ void add_smtp_options(CLI::App& cmd, smtp_command_options& opts, const std::stri
         ->capture_default_str();
 }
 
-void finish_smtp_options(smtp_command_options& opts) {
+void finish_smtp_options(smtp_command_options& opts, const tls_context& tls) {
     opts.smtp.idle_timeout = std::chrono::duration<double>(opts.idle_timeout);
+    // RFC 3207: STARTTLS on the plaintext port, with the same certificate as every other service.
+    opts.smtp.start_tls = start_tls_callback(tls);
+    if (opts.smtp.require_tls && !tls) throw CLI::ValidationError("--require-tls", "needs --tls-cert and --tls-key");
 }
 
 smtp_service make_smtp_service(const smtp_command_options& opts, asynchat::service_stats* stats,
@@ -59,7 +64,8 @@ void add_smtp_command(CLI::App& serve, smtp_command_options& opts) {
     add_server_options(*smtp, opts.server);
     add_smtp_options(*smtp, opts);
     smtp->callback([&opts] {
-        finish_smtp_options(opts);
+        finish_server_tls(opts.server);
+        finish_smtp_options(opts, opts.server.tls);
         opts.selected = true;
     });
 }

@@ -1,6 +1,7 @@
 #pragma once
 // `asynchat serve smtp --maildir DIR`: the SMTP server of asynchat::smtp, delivering each accepted message as one
-// file in a Maildir (protocols/smtp/include/asynchat/smtp/server.hpp).
+// file in a Maildir (protocols/smtp/include/asynchat/smtp/server.hpp). With --tls-cert/--tls-key it offers STARTTLS
+// (RFC 3207), and --require-tls refuses mail before it.
 #include <functional>
 #include <memory>
 #include <string>
@@ -23,13 +24,14 @@ struct smtp_command_options {
     bool selected = false;
 };
 
-// Adds the SMTP service's own options (--maildir, --max-size, --idle-timeout, --hostname, --delivery-threads,
-// --delivery-cpus, --delivery-nice) to cmd, with `prefix` before each name (serve all uses "smtp-"; --maildir
+// Adds the SMTP service's own options (--maildir, --max-size, --idle-timeout, --hostname, --require-tls,
+// --delivery-threads, --delivery-cpus, --delivery-nice) to cmd, with `prefix` before each name (serve all uses "smtp-"; --maildir
 // keeps its plain name too). --maildir is required unless opts.maildir already holds a default. The parse callback
 // must then call finish_smtp_options(opts).
 void add_smtp_options(CLI::App& cmd, smtp_command_options& opts, const std::string& prefix = "");
-// Applies what the options parsed to opts.smtp (the idle timeout's unit).
-void finish_smtp_options(smtp_command_options& opts);
+// Applies what the options parsed to opts.smtp (the idle timeout's unit), and STARTTLS with tls when it is set
+// (--require-tls without it throws CLI::ValidationError).
+void finish_smtp_options(smtp_command_options& opts, const tls_context& tls);
 
 // The service for one loop: a maildir_server (it opens the Maildir and starts the delivery threads) and the
 // accept function that turns each accepted socket into an SMTP channel, for run_server or serve all's listener.

@@ -97,6 +97,18 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
                    "seconds after SIGTERM/SIGINT for connections to finish before they are cut off")
         ->check(timeout_seconds)
         ->capture_default_str();
+    const CLI::Validator readable([](std::string& path) { return readable_file_error(path); }, "FILE");
+    auto* cert = cmd.add_option("--tls-cert", opts.tls_cert,
+                                "TLS certificate chain (PEM, leaf first); with --tls-key the service speaks TLS "
+                                "(SMTP: offers STARTTLS)")
+                     ->check(readable);
+    auto* key = cmd.add_option("--tls-key", opts.tls_key, "the private key of --tls-cert (PEM)")->check(readable);
+    cert->needs(key);
+    key->needs(cert);
+}
+
+void finish_server_tls(server_options& opts, std::vector<std::string> alpn) {
+    opts.tls = opts.tls_cert.empty() ? nullptr : server_tls_context(opts.tls_cert, opts.tls_key, std::move(alpn));
 }
 
 int run_services(const server_options& opts, std::vector<service_spec> services,
@@ -131,6 +143,8 @@ int run_server(const server_options& opts, std::function<void(asyncore::socket)>
                asynchat::service_stats* stats, std::string over_capacity_reply) {
     return run_services(opts, {{"", opts.host, opts.port, std::move(on_accept), stats, std::move(over_capacity_reply)}});
 }
+
+std::string busy_reply(const server_options& opts, std::string reply) { return opts.tls ? std::string() : reply; }
 
 std::string unescape(const std::string& text) {
     std::string out;

@@ -11,6 +11,8 @@
 #include <asyncore/asyncore.hpp>
 #include <asynchat/service_stats.hpp>
 
+#include "tls_support.hpp"
+
 namespace asynchat_cli {
 
 struct server_options {
@@ -19,11 +21,17 @@ struct server_options {
     std::string backend{asyncore::default_backend()};
     std::size_t max_connections = 10000; // open connections per service; one more gets the over-capacity reply
     double shutdown_timeout = 5;         // seconds the drain after SIGTERM may last
+    std::string tls_cert{};              // --tls-cert: PEM, the leaf first, then intermediates
+    std::string tls_key{};               // --tls-key: PEM
+    tls_context tls{};                   // made from them by finish_server_tls; null: plaintext
 };
 
 // --host, --port (unless with_port is false: serve all has one port option per service), --backend,
-// --max-connections and --shutdown-timeout.
+// --max-connections, --shutdown-timeout, and --tls-cert with --tls-key (both or neither).
 void add_server_options(CLI::App& cmd, server_options& opts, bool with_port = true);
+// From the subcommand's parse callback: opts.tls from --tls-cert/--tls-key (offering `alpn`), null without them.
+// A certificate or key that cannot be used throws CLI::ValidationError naming the option (exit 2, one line).
+void finish_server_tls(server_options& opts, std::vector<std::string> alpn = {});
 
 // One listening service of a server process: where it listens and what an accepted socket becomes.
 struct service_spec {
@@ -52,6 +60,10 @@ int run_services(const server_options& opts, std::vector<service_spec> services,
 // A single service: prints "listening on HOST:PORT".
 int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept,
                asynchat::service_stats* stats = nullptr, std::string over_capacity_reply = {});
+
+// The over-capacity reply of a service that speaks TLS from its first byte: none (plaintext would be a protocol
+// error to a TLS client; the close says enough). `reply` otherwise.
+std::string busy_reply(const server_options& opts, std::string reply);
 
 // Validators whose errors a user can read ("must be a whole number of at least 1, not 0"; CLI11's own number
 // ranges print the limits of a double).

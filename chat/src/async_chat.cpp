@@ -360,7 +360,9 @@ void async_chat::receive_layered(std::string_view wire) {
         }
         throw;
     }
-    if (!plaintext.empty()) {
+    // No wire bytes at all: handle_incoming({}) from a handler outside a read, asking for the bytes it gave back
+    // (framer::unread, line_receiver::set_line_mode) to be framed now; they are plaintext already.
+    if (!plaintext.empty() || wire.empty()) {
         reading_ = true;
         struct reset_flag {
             bool& flag;

@@ -132,6 +132,10 @@ struct command_result {
 // captured separately. A program still running at the timeout (one that took bad arguments and started serving,
 // say) is killed and fails the test.
 command_result run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = hang_guard);
+// The exit status of a command that exited; 128 + the signal for one that was killed.
+int exit_code(const command_result& r);
+// True when name is an executable in PATH: a test of an optional tool (curl, swaks, openssl) skips without it.
+bool on_path(const std::string& name);
 
 // n bytes beginning with every byte value (\0, \r and \n included), then bytes that do not repeat with any short
 // period, so that a dropped, duplicated or reordered chunk shows as a mismatch.

@@ -8,24 +8,31 @@
 namespace asynchat::http {
 
 url parse_url(std::string_view text) {
-    constexpr std::string_view scheme = "http://";
+    constexpr std::string_view http = "http://";
+    constexpr std::string_view https = "https://";
     for (const char c : text) {
         const auto u = static_cast<unsigned char>(c);
         if (u <= 0x20 || u == 0x7f) throw url_error("bad URL: it contains a space or a control character");
     }
-    if (text.size() < scheme.size() || !iequals(text.substr(0, scheme.size()), scheme)) {
+    url u;
+    if (text.size() >= https.size() && iequals(text.substr(0, https.size()), https)) {
+        u.tls = true;
+        u.port = 443;
+        text.remove_prefix(https.size());
+    } else if (text.size() >= http.size() && iequals(text.substr(0, http.size()), http)) {
+        text.remove_prefix(http.size());
+    } else {
         if (text.find("://") != std::string_view::npos)
-            throw url_error("bad URL: only http:// URLs are supported");
-        throw url_error("bad URL: expected http://host[:port]/path");
+            throw url_error("bad URL: only http:// and https:// URLs are supported");
+        throw url_error("bad URL: expected http://host[:port]/path or https://...");
     }
-    text.remove_prefix(scheme.size());
+    const std::uint16_t default_port = u.port;
     if (const auto hash = text.find('#'); hash != std::string_view::npos) text = text.substr(0, hash);
     const auto authority_end = text.find_first_of("/?");
     std::string_view authority = text.substr(0, authority_end);
     std::string_view rest = authority_end == std::string_view::npos ? std::string_view() : text.substr(authority_end);
     if (authority.find('@') != std::string_view::npos) throw url_error("bad URL: user information is not supported");
 
-    url u;
     std::string_view port_text;
     bool has_port = false;
     if (!authority.empty() && authority.front() == '[') {
@@ -61,15 +68,18 @@ url parse_url(std::string_view text) {
     u.target = rest.empty() || rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
     const bool ipv6 = u.host.find(':') != std::string::npos;
     u.authority = ipv6 ? "[" + u.host + "]" : u.host;
-    if (u.port != 80) u.authority += ":" + std::to_string(u.port);
+    if (u.port != default_port) u.authority += ":" + std::to_string(u.port);
     return u;
 }
 
 client::client(const url& where, client_options options, asyncore::socket_map* map)
     : async_chat(map), url_(where), options_(std::move(options)),
       parser_(options_.method == "HEAD", options_.limits) {
+    if (url_.tls && !options_.use_tls) throw std::invalid_argument("an https:// URL needs client_options::use_tls");
     const auto addr = asyncore::address::inet(url_.host, url_.port);
     create_socket(addr.family());
+    // Before any byte is read or sent: TLS from the first one.
+    if (url_.tls) options_.use_tls(*this);
     seen_ = parser_.terminator_version();
     set_terminator(parser_.next_terminator());
     idle_.start(this->map(), options_.timeout, [this] {

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include <asyncore/loop.hpp>
+#include <asynchat/stream_layer.hpp>
 
 namespace asynchat::smtp {
 
@@ -61,6 +62,12 @@ void smtp_client::line_length_exceeded(std::size_t) {
 
 void smtp_client::line_received(std::string_view line) {
     if (step_ == step::done) return;
+    if (tls_handshaking_) {
+        // Framed from bytes the layer did not decode: plaintext after the 220, never the server's over TLS.
+        const stream_layer* layer = get_stream_layer();
+        if (!layer || !layer->handshake_done()) return;
+        tls_handshaking_ = false;
+    }
     const bool shaped = line.size() >= 3 && std::all_of(line.begin(), line.begin() + 3, [](char c) {
                             return std::isdigit(static_cast<unsigned char>(c));
                         }) && (line.size() == 3 || line[3] == ' ' || line[3] == '-');
@@ -106,7 +113,9 @@ void smtp_client::reply_complete(const server_reply& reply) {
         return;
     case step::ehlo:
         if (code == 250) {
-            // The extensions, one per line after the first: "250-SIZE 1000", "250 8BITMIME".
+            // The extensions, one per line after the first: "250-SIZE 1000", "250 8BITMIME". After STARTTLS
+            // only the ones said over TLS count.
+            server_size_ = server_8bitmime_ = server_starttls_ = false;
             std::size_t at = 0;
             while (at < reply.text.size()) {
                 std::size_t end = reply.text.find('\n', at);
@@ -117,10 +126,19 @@ void smtp_client::reply_complete(const server_reply& reply) {
                                [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
                 if (keyword == "SIZE") server_size_ = true;
                 if (keyword == "8BITMIME") server_8bitmime_ = true;
+                if (keyword == "STARTTLS") server_starttls_ = true;
                 at = end + 1;
+            }
+            if (start_tls && !tls_started_) {
+                if (!server_starttls_) return fail(server_reply{0, "the server does not offer STARTTLS"});
+                step_ = step::starttls;
+                send_command("STARTTLS");
+                return;
             }
             return send_mail_from();
         }
+        if (start_tls && !tls_started_)
+            return fail(server_reply{0, "the server does not offer STARTTLS (EHLO refused)"});
         if (code >= 500) {
             step_ = step::helo;
             send_command("HELO " + message_.helo_name);
@@ -130,6 +148,16 @@ void smtp_client::reply_complete(const server_reply& reply) {
     case step::helo:
         if (code != 250) return fail(reply);
         return send_mail_from();
+    case step::starttls:
+        if (code != 220) return fail(reply);
+        tls_started_ = true;
+        tls_handshaking_ = true;
+        // TLS starts after what is queued (nothing: the STARTTLS went out before its reply came); the EHLO
+        // pushed next goes over it.
+        start_tls(*this);
+        step_ = step::ehlo;
+        send_command("EHLO " + message_.helo_name);
+        return;
     case step::mail:
         if (code != 250) return fail(reply);
         if (message_.rcpt_tos.empty()) return fail(server_reply{0, "no recipients"});

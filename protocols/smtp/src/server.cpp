@@ -5,6 +5,7 @@
 
 #include <asyncore/loop.hpp>
 #include <asyncore/socket_map.hpp>
+#include <asynchat/stream_layer.hpp>
 
 namespace asynchat::smtp {
 
@@ -79,6 +80,12 @@ void smtp_channel::start_idle_timer() {
 
 void smtp_channel::line_received(std::string_view line) {
     if (closed_) return;
+    if (session_.current_state() == smtp_session::state::tls_starting) {
+        // A line decoded by a layer whose handshake is done came over TLS; any other was framed from plaintext
+        // received after STARTTLS, and the session drops it.
+        const stream_layer* layer = get_stream_layer();
+        if (layer && layer->handshake_done()) session_.tls_started();
+    }
     session_.line_received(line);
     if (!delivering_) set_max_line_length(session_.max_line_length());
 }
@@ -156,6 +163,12 @@ void smtp_channel::close_after_replies() {
     input_framer().reset();
     held_.clear();
     async_chat::close_when_done();
+}
+
+void smtp_channel::start_tls() {
+    // The session reset its line bound with the rest of its state.
+    set_max_line_length(session_.max_line_length());
+    server_.options().start_tls(*this);
 }
 
 void smtp_channel::finish_delivery(std::uint64_t transaction, std::string_view reply) {

@@ -83,7 +83,7 @@ std::size_t smtp_session::max_line_length() const noexcept {
 }
 
 void smtp_session::line_too_long() {
-    if (state_ == state::closed) return;
+    if (state_ == state::closed || state_ == state::tls_starting) return;
     if (state_ == state::data) {
         // A DATA line over the budget: the message is over max_size; what is left of it is read and dropped.
         too_big_ = true;
@@ -127,9 +127,22 @@ void smtp_session::delivered(std::string_view reply_text) {
     after_message_reply();
 }
 
+void smtp_session::tls_started() {
+    if (state_ != state::tls_starting) return;
+    state_ = state::command;
+}
+
+bool smtp_session::tls_required() {
+    if (!options_.require_tls || tls_) return false;
+    error("530 5.7.0 Must issue a STARTTLS command first");
+    return true;
+}
+
 void smtp_session::line_received(std::string_view line) {
     switch (state_) {
     case state::closed: return;
+    // Received before the handshake, so in plaintext, after STARTTLS: never acted on (CVE-2011-0411).
+    case state::tls_starting: return;
     case state::delivering:
         throw std::logic_error("smtp_session::line_received: a line fed while a delivery is in progress");
     case state::data: data_line(line); return;
@@ -146,7 +159,7 @@ void smtp_session::line_received(std::string_view line) {
         {"EHLO", &smtp_session::smtp_EHLO}, {"HELO", &smtp_session::smtp_HELO}, {"MAIL", &smtp_session::smtp_MAIL},
         {"RCPT", &smtp_session::smtp_RCPT}, {"DATA", &smtp_session::smtp_DATA}, {"RSET", &smtp_session::smtp_RSET},
         {"NOOP", &smtp_session::smtp_NOOP}, {"VRFY", &smtp_session::smtp_VRFY}, {"HELP", &smtp_session::smtp_HELP},
-        {"QUIT", &smtp_session::smtp_QUIT},
+        {"QUIT", &smtp_session::smtp_QUIT}, {"STARTTLS", &smtp_session::smtp_STARTTLS},
     };
     if (verb.empty()) {
         error("500 Error: bad syntax");
@@ -207,10 +220,11 @@ void smtp_session::smtp_EHLO(std::string_view arg) {
     helo_.assign(arg);
     extended_ = true;
     reply("250-" + options_.hostname + "\r\n250-SIZE " + std::to_string(options_.max_size) +
-          "\r\n250-8BITMIME\r\n250-PIPELINING\r\n250 HELP");
+          "\r\n250-8BITMIME\r\n250-PIPELINING" + (offers_starttls() ? "\r\n250-STARTTLS" : "") + "\r\n250 HELP");
 }
 
 void smtp_session::smtp_MAIL(std::string_view arg) {
+    if (tls_required()) return;
     if (helo_.empty()) {
         error("503 Error: send HELO first");
         return;
@@ -275,6 +289,7 @@ void smtp_session::smtp_MAIL(std::string_view arg) {
 }
 
 void smtp_session::smtp_RCPT(std::string_view arg) {
+    if (tls_required()) return;
     if (helo_.empty()) {
         error("503 Error: send HELO first");
         return;
@@ -307,6 +322,7 @@ void smtp_session::smtp_RCPT(std::string_view arg) {
 }
 
 void smtp_session::smtp_DATA(std::string_view arg) {
+    if (tls_required()) return;
     if (helo_.empty()) {
         error("503 Error: send HELO first");
         return;
@@ -344,7 +360,8 @@ void smtp_session::smtp_VRFY(std::string_view arg) {
 }
 
 void smtp_session::smtp_HELP(std::string_view) {
-    reply("214 Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+    reply(std::string("214 Supported commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP") +
+          (offers_starttls() ? " STARTTLS" : ""));
 }
 
 void smtp_session::smtp_QUIT(std::string_view arg) {
@@ -355,6 +372,29 @@ void smtp_session::smtp_QUIT(std::string_view arg) {
     reply("221 Bye");
     state_ = state::closed;
     events_.close_after_replies();
+}
+
+void smtp_session::smtp_STARTTLS(std::string_view arg) {
+    if (!options_.start_tls) {
+        error("500 Error: command not recognized");
+        return;
+    }
+    if (tls_) {
+        error("503 5.5.1 Error: TLS already active");
+        return;
+    }
+    if (!arg.empty()) {
+        error("501 5.5.4 Syntax: STARTTLS");
+        return;
+    }
+    reply("220 2.0.0 Ready to start TLS");
+    // RFC 3207 4.2: everything learned from the client before TLS is forgotten, the EHLO name with the rest.
+    reset_transaction();
+    helo_.clear();
+    extended_ = false;
+    tls_ = true;
+    state_ = state::tls_starting;
+    events_.start_tls();
 }
 
 } // namespace asynchat::smtp

@@ -30,28 +30,12 @@ using namespace examples_test;
 
 namespace http_command_tests {
 
-// True when name is an executable in PATH.
-bool have(const std::string& name) {
-    const char* path = std::getenv("PATH");
-    std::string_view dirs = path ? path : "/usr/bin:/bin";
-    while (!dirs.empty()) {
-        const auto colon = dirs.find(':');
-        const std::filesystem::path candidate = std::filesystem::path(std::string(dirs.substr(0, colon))) / name;
-        if (::access(candidate.c_str(), X_OK) == 0) return true;
-        if (colon == std::string_view::npos) break;
-        dirs.remove_prefix(colon + 1);
-    }
-    return false;
-}
-
 #define REQUIRE_TOOL(name)                                                                                      \
-    if (!have(name)) {                                                                                          \
+    if (!on_path(name)) {                                                                                          \
         BOOST_TEST_MESSAGE(name " is not installed: skipped");                                                  \
         BOOST_TEST(true);                                                                                       \
         return;                                                                                                 \
     }
-
-int exit_code(const command_result& r) { return WIFEXITED(r.status) ? WEXITSTATUS(r.status) : 128 + WTERMSIG(r.status); }
 
 // `asynchat serve http --root ROOT --port 0 --backend BACKEND`, running, with the port it announced.
 class http_server {

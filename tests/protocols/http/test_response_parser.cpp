@@ -157,10 +157,26 @@ BOOST_AUTO_TEST_CASE(good_urls) {
     u = parse_url("http://[::1]?q");
     BOOST_TEST(u.target == "/?q");
     BOOST_TEST(u.authority == "[::1]");
+    BOOST_TEST(!u.tls);
+}
+
+BOOST_AUTO_TEST_CASE(https_urls_default_to_port_443) {
+    auto u = parse_url("https://example.org/x");
+    BOOST_TEST(u.tls);
+    BOOST_TEST(u.port == 443);
+    BOOST_TEST(u.target == "/x");
+    BOOST_TEST(u.authority == "example.org");
+    u = parse_url("HTTPS://localhost:8443");
+    BOOST_TEST(u.tls);
+    BOOST_TEST(u.port == 8443);
+    BOOST_TEST(u.authority == "localhost:8443");
+    // The default port of the other scheme is not left out of the Host header.
+    BOOST_TEST(parse_url("https://h:80/").authority == "h:80");
+    BOOST_TEST(parse_url("http://h:443/").authority == "h:443");
 }
 
 const std::vector<std::string> bad_urls{
-    "", "example.org", "https://example.org/", "ftp://x/", "http://", "http:///path", "http://host:/",
+    "", "example.org", "https:/example.org/", "ftp://x/", "https://", "https://host:0/", "http://", "http:///path", "http://host:/",
     "http://host:0/", "http://host:65536/", "http://host:80x/", "http://[::1/", "http://[::1]x/", "http://[]/",
     "http://user@host/", "http://host/a b", "http://ho st/", "http://host/\x01",
 };

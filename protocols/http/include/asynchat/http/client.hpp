@@ -9,6 +9,11 @@
 //   asyncore::loop();
 //
 // The request says "Connection: close": one request per connection, so read-to-close bodies are well defined.
+//
+// https:// URLs: protocols do not depend on the TLS layer, so the application passes client_options::use_tls,
+// which installs TLS on the channel before it connects (`asynchat get` calls asynchat::tls::use_tls with the
+// URL's host, which the server's certificate must name). A failed verification or handshake ends the exchange
+// like a failed connection (status 0, error saying why).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,12 +37,13 @@ struct url {
     std::string host;        // without brackets: "::1", "example.org"
     std::uint16_t port = 80;
     std::string target = "/"; // path and query, as sent on the request line
-    std::string authority;    // the Host header: "[::1]:8080", "example.org" (no port when it is 80)
+    std::string authority;    // the Host header: "[::1]:8080", "example.org" (no port when it is the default)
+    bool tls = false;         // https:// (port 443 by default)
 };
 
-// http://host[:port][/path][?query][#fragment]; host a name, an IPv4 address or a bracketed IPv6 address. The
-// fragment is dropped (it is never sent). Throws url_error for anything else (https, user info, a bad port,
-// spaces or control characters).
+// http://host[:port][/path][?query][#fragment] or https://...; host a name, an IPv4 address or a bracketed IPv6
+// address. The fragment is dropped (it is never sent). Throws url_error for anything else (another scheme, user
+// info, a bad port, spaces or control characters).
 url parse_url(std::string_view text);
 
 struct client_options {
@@ -45,6 +51,9 @@ struct client_options {
     int version_minor = 0;                        // HTTP/1.0 (default) or HTTP/1.1, with Connection: close either way
     parser_limits limits;                         // status line and header bounds (max_body is not used)
     std::chrono::duration<double> timeout{30};    // seconds without traffic before giving up; 0: never
+    // Required for an https:// URL (std::invalid_argument without it): installs TLS on the channel, called
+    // before it connects.
+    std::function<void(async_chat&)> use_tls{};
 };
 
 class client : public async_chat {

@@ -7,6 +7,11 @@
 //
 // Replies are read as RFC 5321 4.2 says: "ddd-text" lines continue a reply, "ddd text" (or "ddd") ends it.
 // A reply that is not such a line, or one longer than max_reply_lines lines, ends the conversation.
+//
+// With start_tls set the client upgrades before MAIL (RFC 3207): EHLO, STARTTLS (a failure, then QUIT, when the
+// server does not offer it or refuses it), start_tls(*this) on the 220 — the application installs TLS there —
+// then EHLO again, over TLS, and its extensions are the ones that count. A reply line framed before the handshake
+// is done was sent in plaintext after the 220 (injected by whoever sits on the path) and is dropped.
 #include <functional>
 #include <optional>
 #include <string>
@@ -42,6 +47,9 @@ public:
     // Called for every reply with the command it answers ("" for the greeting, "DATA" for the 354, "." for the
     // message's own reply).
     std::function<void(std::string_view command, const server_reply& reply)> on_reply;
+    // STARTTLS before MAIL when set (see above): asynchat::tls::start_tls with the server's name, from the
+    // application, which links the TLS layer (protocols do not).
+    std::function<void(async_chat&)> start_tls;
 
     // The server accepted the message (250 after the data).
     bool accepted() const noexcept { return accepted_; }
@@ -60,7 +68,7 @@ public:
     void close() override;
 
 private:
-    enum class step { greeting, ehlo, helo, mail, rcpt, data, body, quit, done };
+    enum class step { greeting, ehlo, helo, starttls, mail, rcpt, data, body, quit, done };
     void reply_complete(const server_reply& reply);
     void send_command(std::string command);
     void fail(server_reply reply);
@@ -73,6 +81,9 @@ private:
     std::size_t accepted_rcpts_ = 0;
     bool server_size_ = false;
     bool server_8bitmime_ = false;
+    bool server_starttls_ = false;
+    bool tls_started_ = false;     // start_tls was called
+    bool tls_handshaking_ = false; // ...and the layer's handshake is not done yet: lines are dropped
     std::string command_;          // the command the awaited reply answers
     server_reply partial_;         // a multi-line reply being read
     std::size_t partial_lines_ = 0;

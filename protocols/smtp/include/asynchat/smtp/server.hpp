@@ -19,6 +19,10 @@
 // While a delivery is in flight the channel takes no further command: the bytes the client pipelined after the
 // "." are held (and the channel stops reading) until the completion has sent the reply; then they are processed
 // in order. A channel closed meanwhile (the client gone) is kept alive by its completion, which then does nothing.
+//
+// STARTTLS (options().start_tls set): the channel hands itself to that callback after queueing the 220, and
+// takes commands again only once its stream layer reports the handshake done; a line framed before that (sent in
+// plaintext after STARTTLS) is dropped (session.hpp).
 #include <memory>
 #include <string>
 #include <vector>
@@ -116,6 +120,7 @@ private:
     void send_reply(std::string reply) override;
     void deliver(envelope& message) override;
     void close_after_replies() override;
+    void start_tls() override;
 
     void finish_delivery(std::uint64_t transaction, std::string_view reply);
 

@@ -5,8 +5,17 @@
 // drive the same engine byte by byte through string_transport.
 //
 // Commands (verbs case-insensitive): EHLO, HELO, MAIL FROM:<addr> [SIZE=n] [BODY=7BIT|8BITMIME] (the null
-// sender <> too), RCPT TO:<addr>, DATA, RSET, NOOP, VRFY (252), HELP (214), QUIT (221). EHLO answers
-// SIZE, 8BITMIME, PIPELINING and HELP.
+// sender <> too), RCPT TO:<addr>, DATA, RSET, NOOP, VRFY (252), HELP (214), QUIT (221), and STARTTLS when the
+// application offers it. EHLO answers SIZE, 8BITMIME, PIPELINING, STARTTLS (offered and not yet in TLS) and HELP.
+//
+// STARTTLS (RFC 3207): protocols do not depend on the TLS layer, so the application hands a start_tls callback
+// in smtp_options (`asynchat serve smtp --tls-cert` passes asynchat::tls::start_tls). The session answers
+// "220 2.0.0 Ready to start TLS", asks its channel to start TLS (session_events::start_tls), and forgets
+// everything the client told it (RFC 3207 4.2: a new EHLO is required). Until the channel says the handshake is
+// done (tls_started), every line is dropped unanswered: a command pipelined after STARTTLS in plaintext was
+// never protected, and acting on it after the switch is the STARTTLS command injection (CVE-2011-0411). The
+// TLS layer discards those bytes itself; the session does not rely on it. STARTTLS with an argument is 501; a
+// second one, once in TLS, is 503; when not offered it is an unknown command (500), as before.
 //
 // DATA is framed by CRLF lines only: the line that is exactly "." ends it, a leading "." is removed from any other
 // line (dot-unstuffing), and every line keeps its CRLF in the message (the last one's included, RFC 5321
@@ -22,9 +31,14 @@
 // fed until delivered(reply) is called with the reply for it (the channel holds the pipelined bytes meanwhile).
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace asynchat {
+class async_chat;
+}
 
 namespace asynchat::smtp {
 
@@ -34,6 +48,11 @@ struct smtp_options {
     std::size_t max_command_line = 512;               // bytes of a command line, CRLF included (RFC 5321 4.5.3.1.4)
     std::size_t max_recipients = 1000;                // RCPTs in one transaction
     std::chrono::duration<double> idle_timeout{300};  // 421 and close after this long without a byte; 0: never
+    // STARTTLS offered when set: called with the channel once the "220 Ready to start TLS" is queued; it installs
+    // TLS to start after that reply (asynchat::tls::start_tls). Unset: no STARTTLS (500, as an unknown command).
+    std::function<void(async_chat&)> start_tls{};
+    // MAIL, RCPT and DATA before STARTTLS get "530 5.7.0 Must issue a STARTTLS command first" (RFC 3207 4).
+    bool require_tls = false;
 };
 
 // One message's envelope and content, as aiosmtpd's Envelope.
@@ -54,11 +73,15 @@ struct session_events {
     virtual void deliver(envelope& message) = 0;
     // Close once the replies sent so far have gone out (QUIT, idle timeout).
     virtual void close_after_replies() = 0;
+    // STARTTLS accepted: its 220 has been handed to send_reply; TLS is to start once that reply is sent, and
+    // nothing received before the switch is to be processed. Call tls_started() when the handshake is done.
+    virtual void start_tls() = 0;
 };
 
 class smtp_session {
 public:
-    enum class state { command, data, delivering, closed };
+    // tls_starting: STARTTLS answered, the handshake not yet done; lines are dropped unanswered.
+    enum class state { command, data, delivering, tls_starting, closed };
 
     smtp_session(const smtp_options& options, session_events& events) : options_(options), events_(events) {}
 
@@ -71,6 +94,8 @@ public:
     // The reply to the message handed to deliver() ("250 ..." accepted, "451 ..." failed): sent, and the
     // session takes commands again.
     void delivered(std::string_view reply);
+    // The TLS handshake after STARTTLS is done: the session takes commands again, from a new EHLO.
+    void tls_started();
     // The client was silent for idle_timeout: 421, then close.
     void timeout();
     // The server is stopping (RFC 5321 §3.8): "421 HOSTNAME Service not available, closing transmission
@@ -87,6 +112,10 @@ public:
     // The name the client gave in HELO/EHLO ("" before), and whether it was EHLO.
     const std::string& helo_name() const noexcept { return helo_; }
     bool extended() const noexcept { return extended_; }
+    // STARTTLS was accepted (the conversation is, or is about to be, over TLS).
+    bool tls() const noexcept { return tls_; }
+    // STARTTLS is in the EHLO reply: offered by the application and not yet done.
+    bool offers_starttls() const noexcept { return options_.start_tls && !tls_; }
     const envelope& current_envelope() const noexcept { return envelope_; }
     const smtp_options& options() const noexcept { return options_; }
 
@@ -105,18 +134,21 @@ private:
     void smtp_VRFY(std::string_view arg);
     void smtp_HELP(std::string_view arg);
     void smtp_QUIT(std::string_view arg);
+    void smtp_STARTTLS(std::string_view arg);
 
     void data_line(std::string_view line);
     void reply(std::string text);
     void error(std::string text);
     void reset_transaction();
     void after_message_reply(); // a pending shutdown() goes ahead
+    bool tls_required();        // --require-tls and no STARTTLS yet: 530 sent
 
     const smtp_options& options_;
     session_events& events_;
     state state_ = state::command;
     std::string helo_;
     bool extended_ = false;
+    bool tls_ = false;
     bool have_mail_ = false;
     bool too_big_ = false;      // in DATA: the message passed max_size; read on to ".", store nothing
     bool shutdown_pending_ = false; // shutdown() during DATA or a delivery: 421 after that message's reply
