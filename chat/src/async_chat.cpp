@@ -284,7 +284,7 @@ void async_chat::discard_buffers() {
     framer_.reset();
     incoming_.clear();
     out_.clear();
-    pre_switch_.clear();
+    if (pre_switch_) pre_switch_->clear();
     if (pending_layer_) install_pending_layer(); // nothing is left to send before it
     check_output_low();
     refresh_interest();
@@ -314,22 +314,23 @@ void async_chat::start_stream_layer(std::unique_ptr<stream_layer> layer) {
     pending_layer_ = std::move(layer);
     // What is queued now goes out as plaintext, ahead of the switch; what is pushed from now on is queued behind
     // it, for the layer.
-    pre_switch_ = std::exchange(out_, output_queue());
-    if (pre_switch_.empty()) install_pending_layer();
+    pre_switch_ = std::make_unique<output_queue>(std::exchange(out_, output_queue()));
+    if (pre_switch_->empty()) install_pending_layer();
     refresh_interest();
 }
 
 void async_chat::install_pending_layer() {
     layer_ = std::move(pending_layer_);
+    pre_switch_.reset();
     refresh_interest(); // reading resumes: what arrives now is the layer's
 }
 
 std::size_t async_chat::layered_backlog() const noexcept {
-    return pre_switch_.footprint() + (layer_ ? layer_->wire_pending().size() : 0);
+    return (pre_switch_ ? pre_switch_->footprint() : 0) + (layer_ ? layer_->wire_pending().size() : 0);
 }
 
 bool async_chat::unsent_output() const noexcept {
-    return !out_.empty() || !pre_switch_.empty() || (layer_ && !layer_->wire_pending().empty());
+    return !out_.empty() || (pre_switch_ && !pre_switch_->empty()) || (layer_ && !layer_->wire_pending().empty());
 }
 
 bool async_chat::layered_writable() {
@@ -406,17 +407,17 @@ bool async_chat::send_layered_output(output_writer& to) {
     iovec iov[max_iov];
     if (pending_layer_) {
         // STARTTLS: the reply that announced the switch (and whatever preceded it) goes out as plaintext first.
-        const std::size_t filled = pre_switch_.gather(iov, max_iov, bound);
+        const std::size_t filled = pre_switch_->gather(iov, max_iov, bound);
         const std::size_t n = filled > 0 ? to.write(iov, static_cast<int>(filled)) : 0;
-        pre_switch_.consume(n);
+        pre_switch_->consume(n);
         sent += n;
-        if (pre_switch_.pop_close_marker()) {
+        if (pre_switch_->pop_close_marker()) {
             // close_when_done() came before start_stream_layer: the switch never happens.
             account();
             handle_close();
             return true;
         }
-        if (!pre_switch_.empty()) {
+        if (!pre_switch_->empty()) {
             account();
             return false;
         }

@@ -250,8 +250,48 @@ SMTP = {
                                   reply=1),
 }
 
+# ---- fuzz_tls: mode (0 server reads a first flight, 1 client reads a server's answer, 2 corrupted records), then
+# the reads (mode 0/1: pieces of at most 2048 bytes) or the XOR mask (mode 2).
+def client_hello():
+    """A real ClientHello (TLS 1.2 and 1.3 offered, SNI localhost), from Python's ssl over memory BIOs."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    conn = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        conn.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+def tls_seed(mode, pieces=(), mask=None):
+    i = Input().integer(0, 2, mode)
+    if mask is not None:
+        return i.rest(mask)
+    for p in pieces:
+        i.string(p, 2048)
+    return i.rest(b"")
+
+
+def tls_seeds():
+    hello = client_hello()
+    return {
+        "client_hello": tls_seed(0, [hello]),
+        "client_hello_in_pieces": tls_seed(0, [hello[:5], hello[5:9], hello[9:]]),
+        "plaintext_http": tls_seed(0, [b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"]),
+        "sslv2_hello": tls_seed(0, [b"\x80\x2e\x01\x00\x02\x00\x15\x00\x00\x00\x10" + b"\x00" * 37]),
+        "server_alert": tls_seed(1, [b"\x15\x03\x03\x00\x02\x02\x28"]),
+        "server_hello_truncated": tls_seed(1, [b"\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03"]),
+        "records_intact": tls_seed(2, mask=b""),
+        "record_bit_flipped": tls_seed(2, mask=b"\x00" * 20 + b"\x01"),
+        "record_header_changed": tls_seed(2, mask=b"\x00\x00\x00\x00\x20"),
+    }
+
+
 TARGETS = {"fuzz_framer": FRAMER, "fuzz_http_request": HTTP_REQUEST, "fuzz_http_response": HTTP_RESPONSE,
-           "fuzz_line": LINE, "fuzz_smtp": SMTP}
+           "fuzz_line": LINE, "fuzz_smtp": SMTP, "fuzz_tls": tls_seeds()}
 
 
 def main():

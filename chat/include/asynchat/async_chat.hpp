@@ -232,7 +232,7 @@ private:
     // The stream layer, and one waiting for pre_switch_ (what was queued before start_stream_layer) to be sent.
     std::unique_ptr<stream_layer> layer_;
     std::unique_ptr<stream_layer> pending_layer_;
-    output_queue pre_switch_;
+    std::unique_ptr<output_queue> pre_switch_;   // only during a switch: an idle channel does not pay for it
     bool notify_sent_ = false;        // the layer's close_notify is queued: no more plaintext goes out
     bool close_after_notify_ = false; // ... and handle_close follows once it is written
     std::string incoming_;
