@@ -233,6 +233,16 @@ public:
         if (epfd_ < 0) fatal_setup("epoll_create1");
         if (o.tls) make_tls_context();
     }
+    load(const load&) = delete;
+    load& operator=(const load&) = delete;
+#ifdef BENCH_LOADGEN_TLS
+    // The sessions are freed (LeakSanitizer checks the debug build's exit); the sockets close with the process.
+    ~load() {
+        for (auto* set : {&idle_, &active_})
+            for (auto& c : *set) SSL_free(c.ssl);
+        SSL_CTX_free(tls_ctx_);
+    }
+#endif
 
     // Opens the idle connections and has each echo one message, so that the server has accepted and registered
     // every one of them before the first measured message; then they are left alone.
