@@ -6,7 +6,13 @@
 //   server_cpu_us_per_msg,client_cpu_us_per_msg,other_cpu_pct,steal_pct,errors
 //
 //   bench_loadgen --port P [--host 127.0.0.1] [--connections N] [--size S] [--depth M] [--idle K]
-//                 [--warmup SECONDS] [--duration SECONDS] [--server-pid PID] [--setup-timeout SECONDS]
+//                 [--warmup SECONDS] [--duration SECONDS] [--server-pid PID] [--setup-timeout SECONDS] [--tls]
+//
+// --tls speaks TLS on every connection (OpenSSL, when the build found it): each connection's handshake is done
+// during setup, before the warm-up, and then SSL_write/SSL_read on the non-blocking socket replace send/recv; the
+// check of every echoed byte is the same. The server's certificate is not verified (the benchmark measures the
+// record layer, not the PKI); the suite and group are whatever the two sides' OpenSSL configurations agree on
+// (bench/run tls pins them with OPENSSL_CONF).
 //
 // Every echoed byte is checked against what was sent on that connection (content and order). Exit status: 0; 1
 // when any error was counted (the line is still printed); 2 for bad arguments; 3 when the server could not be
@@ -35,6 +41,13 @@
 #include <string>
 #include <vector>
 
+#ifdef BENCH_LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
+
+struct ssl_st; // OpenSSL's SSL: a connection's TLS session with --tls, else null
+
 namespace {
 
 constexpr const char* csv_header = "connections,idle,size,depth,duration_s,messages,msgs_per_s,mb_per_s,p50_us,p99_us,"
@@ -51,6 +64,7 @@ struct options {
     double duration = 2.0;
     double setup_timeout = 60.0;
     long server_pid = 0;
+    bool tls = false;
 };
 
 std::int64_t now_ns() {
@@ -153,6 +167,7 @@ struct connection {
     std::uint64_t received = 0; // bytes echoed and checked
     bool want_out = false;      // EPOLLOUT registered
     bool open = true;
+    ssl_st* ssl = nullptr;      // --tls: the session over fd (non-blocking after its handshake)
 };
 
 struct cpu_times {
@@ -216,7 +231,18 @@ public:
           ring_(size_), read_buf_(256 * 1024) {
         epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
         if (epfd_ < 0) fatal_setup("epoll_create1");
+        if (o.tls) make_tls_context();
     }
+    load(const load&) = delete;
+    load& operator=(const load&) = delete;
+#ifdef BENCH_LOADGEN_TLS
+    // The sessions are freed (LeakSanitizer checks the debug build's exit); the sockets close with the process.
+    ~load() {
+        for (auto* set : {&idle_, &active_})
+            for (auto& c : *set) SSL_free(c.ssl);
+        SSL_CTX_free(tls_ctx_);
+    }
+#endif
 
     // Opens the idle connections and has each echo one message, so that the server has accepted and registered
     // every one of them before the first measured message; then they are left alone.
@@ -322,6 +348,118 @@ private:
         std::exit(3);
     }
 
+#ifdef BENCH_LOADGEN_TLS
+    // OpenSSL's reason for the last error in this thread's queue, and the queue emptied.
+    static const char* tls_reason() {
+        const unsigned long e = ERR_peek_last_error();
+        ERR_clear_error();
+        const char* r = e ? ERR_reason_error_string(e) : nullptr;
+        return r ? r : "no reason given (the peer closed the connection?)";
+    }
+
+    void make_tls_context() {
+        tls_ctx_ = SSL_CTX_new(TLS_client_method());
+        if (!tls_ctx_) {
+            std::fprintf(stderr, "bench_loadgen: cannot create a TLS context: %s\n", tls_reason());
+            std::exit(3);
+        }
+        SSL_CTX_set_verify(tls_ctx_, SSL_VERIFY_NONE, nullptr);
+        // A write that fills the socket returns what it encrypted and sent so far, and its retry may pass a larger
+        // length (more messages queued meanwhile) from the same ring offset, as the plaintext path does with send.
+        SSL_CTX_set_mode(tls_ctx_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+        // One recv for whatever records have arrived, not one for each record's header and one for its body: the
+        // generator's syscalls per message stay those of the plaintext path.
+        SSL_CTX_set_read_ahead(tls_ctx_, 1);
+    }
+
+    // The handshake, on the still blocking socket (SO_SNDTIMEO/SO_RCVTIMEO bound it): setup, before the warm-up.
+    void start_tls(connection& c, std::size_t index) {
+        c.ssl = SSL_new(tls_ctx_);
+        if (!c.ssl || SSL_set_fd(c.ssl, c.fd) != 1) {
+            std::fprintf(stderr, "bench_loadgen: cannot create a TLS session: %s\n", tls_reason());
+            std::exit(3);
+        }
+        ERR_clear_error();
+        if (SSL_connect(c.ssl) != 1) {
+            std::fprintf(stderr, "bench_loadgen: TLS handshake with %s:%d failed (connection %zu): %s\n",
+                         opt_.host.c_str(), opt_.port, index, tls_reason());
+            std::exit(3);
+        }
+    }
+
+    // flush() over TLS: SSL_write_ex from the same ring offset as send(); a retry after SSL_ERROR_WANT_WRITE finds
+    // c.sent unchanged and so passes the same bytes again.
+    void flush_tls(connection& c) {
+        while (c.open && c.sent < c.queued) {
+            const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(c.queued - c.sent, ring_.period()));
+            std::size_t w = 0;
+            ERR_clear_error();
+            if (SSL_write_ex(c.ssl, ring_.at(c.start + c.sent), n, &w) == 1) {
+                c.sent += w;
+                continue;
+            }
+            const int e = SSL_get_error(c.ssl, 0);
+            if (e == SSL_ERROR_WANT_WRITE) {
+                set_want_out(c, true);
+                return;
+            }
+            // WANT_READ: the session needs the peer first (a TLS 1.3 key update); the next EPOLLIN reads it, and
+            // read_tls flushes again.
+            if (e == SSL_ERROR_WANT_READ) return;
+            tls_fail(c, "SSL_write", e);
+            return;
+        }
+        if (c.open) set_want_out(c, false);
+    }
+
+    // read_some() over TLS: every record that has arrived (SSL_read_ex until it wants more input: read-ahead may have
+    // taken them all from the socket, which then stays quiet), each checked as recv()'s bytes are.
+    void read_tls(connection& c, bool is_active) {
+        for (;;) {
+            std::size_t got = 0;
+            ERR_clear_error();
+            if (SSL_read_ex(c.ssl, read_buf_.data(), read_buf_.size(), &got) == 1) {
+                if (!check_echoed(c, got, is_active)) return;
+                continue;
+            }
+            const int e = SSL_get_error(c.ssl, 0);
+            if (e == SSL_ERROR_WANT_READ) break;
+            if (e == SSL_ERROR_WANT_WRITE) {
+                set_want_out(c, true);
+                return;
+            }
+            if (e == SSL_ERROR_ZERO_RETURN) {
+                errno = 0;
+                fail(c, "the server closed the connection (close_notify)");
+            } else {
+                tls_fail(c, "SSL_read", e);
+            }
+            return;
+        }
+        if (c.open && c.sent < c.queued) flush_tls(c);
+    }
+
+    void tls_fail(connection& c, const char* what, int ssl_error) {
+        const int saved = errno;
+        char why[256];
+        if (ssl_error == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)
+            std::snprintf(why, sizeof why, "%s: %s", what, saved ? std::strerror(saved) : "the server closed the connection");
+        else
+            std::snprintf(why, sizeof why, "%s: %s", what, tls_reason());
+        errno = 0;
+        fail(c, why);
+    }
+#else
+    [[noreturn]] static void no_tls() {
+        std::fprintf(stderr, "bench_loadgen: --tls: built without OpenSSL\n");
+        std::exit(2);
+    }
+    void make_tls_context() { no_tls(); }
+    void start_tls(connection&, std::size_t) { no_tls(); }
+    void flush_tls(connection&) { no_tls(); }
+    void read_tls(connection&, bool) { no_tls(); }
+#endif
+
     void open_connection(connection& c, std::size_t index) {
         c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (c.fd < 0) fatal_setup("socket");
@@ -336,6 +474,10 @@ private:
         // The generator must never hold a message back: with Nagle on, a pipelined client would wait for ACKs.
         int one = 1;
         ::setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (opt_.tls) {
+            ::setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+            start_tls(c, index);
+        }
         ::fcntl(c.fd, F_SETFL, ::fcntl(c.fd, F_GETFL) | O_NONBLOCK);
         c.start = (index * 7919 % ring_.messages()) * size_;
         epoll_event ev{};
@@ -383,6 +525,10 @@ private:
     }
 
     void flush(connection& c) {
+        if (c.ssl) {
+            flush_tls(c);
+            return;
+        }
         while (c.open && c.sent < c.queued) {
             const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(c.queued - c.sent, ring_.period()));
             const ssize_t w = ::send(c.fd, ring_.at(c.start + c.sent), n, MSG_NOSIGNAL);
@@ -424,6 +570,10 @@ private:
     }
 
     void read_some(connection& c, bool is_active) {
+        if (c.ssl) {
+            read_tls(c, is_active);
+            return;
+        }
         const ssize_t r = ::recv(c.fd, read_buf_.data(), read_buf_.size(), 0);
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
@@ -435,29 +585,36 @@ private:
             fail(c, "the server closed the connection");
             return;
         }
-        const auto got = static_cast<std::uint64_t>(r);
+        check_echoed(c, static_cast<std::size_t>(r), is_active);
+    }
+
+    // The `got` bytes just read into read_buf_ against what was sent on c, then the messages they complete: their
+    // latencies, and as many new ones sent. False when the connection failed.
+    bool check_echoed(connection& c, std::size_t got_bytes, bool is_active) {
+        const auto got = static_cast<std::uint64_t>(got_bytes);
         if (c.received + got > c.sent) {
             errno = 0;
             fail(c, "more bytes echoed than sent");
-            return;
+            return false;
         }
         for (std::uint64_t off = 0; off < got;) {
             const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(got - off, ring_.period()));
             if (std::memcmp(read_buf_.data() + off, ring_.at(c.start + c.received + off), n) != 0) {
                 errno = 0;
                 fail(c, "echoed bytes differ from the bytes sent");
-                return;
+                return false;
             }
             off += n;
         }
         const std::uint64_t done_before = c.received / size_;
         c.received += got;
         const std::uint64_t done_after = c.received / size_;
-        if (!is_active || done_after == done_before) return;
+        if (!is_active || done_after == done_before) return true;
         const std::int64_t t = now_ns();
         const std::size_t index = static_cast<std::size_t>(&c - active_.data());
         for (std::uint64_t m = done_before; m < done_after; ++m) latencies_.add(t - stamps_[index * depth_ + m % depth_]);
         top_up(c, t);
+        return c.open;
     }
 
     const options& opt_;
@@ -471,6 +628,9 @@ private:
     histogram latencies_;
     std::uint64_t errors_ = 0, messages_ = 0;
     std::size_t closed_active_ = 0;
+#ifdef BENCH_LOADGEN_TLS
+    SSL_CTX* tls_ctx_ = nullptr;
+#endif
     std::int64_t window_start_ = 0, window_end_ = 0;
     double server_cpu_ = -1, client_cpu_ = 0, other_cpu_ = 0, steal_ = 0;
 };
@@ -503,6 +663,13 @@ int main(int argc, char** argv) {
         if (opt == "--header") {
             std::printf("%s\n", csv_header);
             return 0;
+        }
+        if (opt == "--tls") {
+#ifndef BENCH_LOADGEN_TLS
+            usage_error("--tls: this bench_loadgen was built without OpenSSL");
+#endif
+            o.tls = true;
+            continue;
         }
         if (i + 1 >= argc) usage_error("missing value after " + opt);
         const char* v = argv[++i];

@@ -332,15 +332,21 @@ void layer::receive(std::string_view wire, std::string& plaintext) {
 }
 
 void layer::read_plaintext(std::string& plaintext) {
-    // All of it, until OpenSSL wants more input: the channel does not call again until the next read.
+    // All of it, until OpenSSL wants more input: the channel does not call again until the next read. Each record
+    // is decrypted into a buffer on the stack and appended: growing the string by a record's worth first would
+    // zero-fill 16 KiB per call, for a 100-byte HTTP request too.
+    char record[max_record_plaintext];
     for (;;) {
-        const std::size_t at = plaintext.size();
-        plaintext.resize(at + max_record_plaintext);
         std::size_t n = 0;
         ERR_clear_error();
-        const int r = SSL_read_ex(ssl_, plaintext.data() + at, max_record_plaintext, &n);
-        plaintext.resize(at + (r == 1 ? n : 0));
-        if (r == 1) continue;
+        const int r = SSL_read_ex(ssl_, record, sizeof record, &n);
+        if (r == 1) {
+            plaintext.append(record, n);
+            // Every byte given has been read (OpenSSL reads a record's exact length from the BIO) and nothing
+            // decrypted is left over: another call could only say SSL_ERROR_WANT_READ.
+            if (input_.empty() && SSL_pending(ssl_) == 0) return;
+            continue;
+        }
         const int e = SSL_get_error(ssl_, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
         if (e == SSL_ERROR_ZERO_RETURN) {
