@@ -92,7 +92,7 @@ private:
     std::function<void()> on_events_;
     std::vector<entry> entries_;          // indexed by fd
     std::vector<int> ready_;              // fds with fired bits
-    std::vector<int> rearm_;              // fds whose completed waits are renewed after dispatch
+    std::vector<int> rearm_;              // fds whose completed waits (or deferred reads) are renewed next pass
     std::vector<asyncore::fired_event> fired_;
     std::uint64_t next_generation_ = 1;
     std::uint64_t pass_ = 1;              // counts the map's passes (wait() calls; host passes)
