@@ -31,14 +31,6 @@ using tls_test::engine_pair;
 // Wire segments of 1..9 bytes, and everything as it comes (0).
 std::vector<std::size_t> segment_sizes() { return {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; }
 
-#define REQUIRE_CERTIFICATES(c)                                                                                    \
-    const auto& c##_opt = test_support::certificates();                                                           \
-    if (!c##_opt) {                                                                                                \
-        BOOST_TEST_MESSAGE("skipped: the openssl command could not make the test certificates");                  \
-        return;                                                                                                    \
-    }                                                                                                              \
-    const auto& c = *c##_opt
-
 BOOST_AUTO_TEST_SUITE(engine)
 
 BOOST_DATA_TEST_CASE(handshake_and_data_both_ways_at_every_segmentation, bdata::make(segment_sizes()), segment) {

@@ -40,14 +40,6 @@ using namespace std::chrono_literals;
 // Named, not anonymous: -Wsubobject-linkage with the classes BOOST_DATA_TEST_CASE makes.
 namespace test_tls_sockets {
 
-#define REQUIRE_CERTIFICATES(c)                                                                                    \
-    const auto& c##_opt = test_support::certificates();                                                           \
-    if (!c##_opt) {                                                                                                \
-        BOOST_TEST_MESSAGE("skipped: the openssl command could not make the test certificates");                  \
-        return;                                                                                                    \
-    }                                                                                                              \
-    const auto& c = *c##_opt
-
 // What the server threads report to the test, under a mutex.
 struct server_record {
     std::mutex mutex;

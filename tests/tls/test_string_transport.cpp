@@ -28,14 +28,6 @@ namespace test_tls_string_transport {
 
 std::vector<std::size_t> segment_sizes() { return {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}; }
 
-#define REQUIRE_CERTIFICATES(c)                                                                                    \
-    const auto& c##_opt = test_support::certificates();                                                           \
-    if (!c##_opt) {                                                                                                \
-        BOOST_TEST_MESSAGE("skipped: the openssl command could not make the test certificates");                  \
-        return;                                                                                                    \
-    }                                                                                                              \
-    const auto& c = *c##_opt
-
 // A line protocol with SMTP's STARTTLS: "STARTTLS" answers 220 and starts TLS, "QUIT" answers 221 and closes
 // when done, "FILE" answers with a file producer (which cannot go out with sendfile under TLS), anything else
 // is echoed. Records every line it framed.

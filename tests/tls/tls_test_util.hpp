@@ -15,6 +15,16 @@
 
 #include "test_certificates.hpp"
 
+// In a test case: binds `c` to the test certificates, or skips the case (with a message) when openssl could not
+// make them. Needs Boost.Test's unit_test.hpp.
+#define REQUIRE_CERTIFICATES(c)                                                                                    \
+    const auto& c##_opt = test_support::certificates();                                                           \
+    if (!c##_opt) {                                                                                                \
+        BOOST_TEST_MESSAGE("skipped: the openssl command could not make the test certificates");                  \
+        return;                                                                                                    \
+    }                                                                                                              \
+    const auto& c = *c##_opt
+
 namespace tls_test {
 
 namespace tls = asynchat::tls;
