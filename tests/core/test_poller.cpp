@@ -7,6 +7,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <signal.h>
 
 #include <algorithm>
@@ -143,6 +144,32 @@ BOOST_DATA_TEST_CASE(interest_changes_while_waiting, bdata::make(test_support::b
     run_until(map, backend, [&] { return !got.empty(); });
     BOOST_TEST(got == "x");
     BOOST_TEST(ch->writes == 1);
+}
+
+// A wait with nothing to report blocks for its timeout, even when the fd holds a state the loop did not ask
+// about: here the peer has shut its side (POLLRDHUP, which io_uring's polls always report) while the channel only
+// waits to write into a full socket. A backend that re-polled such an fd on every pass would return at once,
+// every pass: a busy loop for as long as the peer does not read. One early return (the first look at the fd) is
+// allowed; the bound below is on elapsed time from below, which a slow machine can only make longer.
+BOOST_DATA_TEST_CASE(a_state_not_asked_for_does_not_end_every_wait, bdata::make(test_support::backends()), backend) {
+    auto [mine, peer] = test_support::socket_pair();
+    const std::string block(4096, 'x');
+    while (mine.send_some(block.data(), block.size()) > 0) {
+    }
+    peer.shutdown(SHUT_WR);
+    auto poller = asyncore::make_poller(backend);
+    poller->add(mine.fileno(), POLLOUT);
+    constexpr int waits = 5;
+    constexpr auto each = 200ms;
+    std::size_t events = 0;
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < waits; ++i) events += poller->wait(static_cast<int>(each.count())).size();
+    const auto elapsed = std::chrono::steady_clock::now() - start;
+    BOOST_TEST(events == 0u);
+    BOOST_TEST(elapsed >= (waits - 2) * each, "5 waits of 200 ms took "
+                                                  << std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count()
+                                                  << " ms");
+    poller->remove(mine.fileno());
 }
 
 // A channel closed while the backend waits on its fd really closes its socket then: the peer sees the end of
