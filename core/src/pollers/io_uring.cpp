@@ -21,7 +21,9 @@
 // socket when data arrives. One recv at a time per channel, started again by the wait after its bytes were
 // handed on (with the interest of then): a multishot recv would go on reading a channel that has stopped
 // wanting input (output backpressure) for as many buffers as the ring holds before its cancellation lands,
-// which tests/chat/test_backpressure.cpp catches.
+// which tests/chat/test_backpressure.cpp catches. The one recv in flight when a channel stops reading (paused
+// from outside its handlers, say by a timer's push) may still complete: its bytes are parked in the entry, as
+// they would have waited in the socket, and handed on when the channel reads again, before a new recv starts.
 //
 // The kernel holds a reference to the file of every request in flight, so remove() submits its cancellations at
 // once: the channel closes the fd right after, and the socket must really close then (its peer sees EOF), not at
@@ -187,7 +189,7 @@ public:
         touched_.clear();
         // Completions taken from the CQ outside a wait (while flushing a full SQ), or left when a handler threw
         // exit_now, are this pass's events already.
-        if (!pending_.empty() || !completed_.empty()) timeout_ms = 0;
+        if (!pending_.empty() || !completed_.empty() || !parked_.empty()) timeout_ms = 0;
         __kernel_timespec ts{};
         if (timeout_ms > 0) {
             ts.tv_sec = timeout_ms / 1000;
@@ -203,6 +205,7 @@ public:
         drain_cq();
         // Handlers run from here on (handle_received): they may add, modify and remove fds, close channels, even
         // run a nested pass, so the batch is this call's own and entries are looked up afresh each time.
+        deliver_parked();
         std::vector<completion> batch;
         batch.swap(pending_);
         std::size_t i = 0;
@@ -245,7 +248,10 @@ private:
         bool listed = false;               // in completed_
         bool transport_reads = false;      // completion mode: its input goes to handle_received
         bool input_over = false;           // the recv met EOF or an error: not started again
+        bool parked_eof = false;           // the recv met EOF while the channel was not reading
+        bool parked_listed = false;        // in parked_
         recv_state recv = recv_state::off;
+        std::string parked; // bytes a recv brought while the channel was not reading, handed on when it reads
         unsigned fired = 0; // events gathered for this pass
     };
 
@@ -270,7 +276,14 @@ private:
             const dispatcher* channel = map_ ? map_->get(fd) : nullptr;
             e.transport_reads = channel && channel->wants_transport_reads() && buffer_ring();
         }
-        const bool want_recv = e.transport_reads && !e.input_over && (e.interest & POLLIN);
+        const bool reads_now = e.transport_reads && (e.interest & POLLIN);
+        const bool has_parked = !e.parked.empty() || e.parked_eof;
+        if (reads_now && has_parked && !e.parked_listed) {
+            // Reading again: the parked bytes come first, this wait, and the next recv after them.
+            e.parked_listed = true;
+            parked_.push_back(fd);
+        }
+        const bool want_recv = reads_now && !e.input_over && !has_parked;
         if (want_recv && e.recv == recv_state::off) {
             io_uring_sqe* sqe = get_sqe();
             io_uring_prep_recv(sqe, fd, nullptr, 0, 0); // 0: as much as the buffer it gets holds
@@ -414,6 +427,15 @@ private:
             const completion& c;
             ~done_with_buffer() { poller.consumed(c); }
         } guard{*this, c};
+        if (current && map_ && c.res >= 0 && !channel_reads(fd)) {
+            // The channel stopped reading after this recv began: what it read waits for it, in order.
+            entry& e = entries_[static_cast<std::size_t>(fd)];
+            if (c.res > 0 && has_buffer)
+                e.parked.append(data(bid), static_cast<std::size_t>(c.res));
+            else if (c.res == 0)
+                e.parked_eof = true;
+            return;
+        }
         if (current && map_) {
             if (c.res > 0 && has_buffer)
                 map_->deliver_received(fd, std::string_view(data(bid), static_cast<std::size_t>(c.res)));
@@ -421,6 +443,50 @@ private:
                 map_->deliver_eof(fd);
             else if (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)
                 map_->deliver_error(fd, -c.res);
+        }
+    }
+
+    // Whether the channel on fd wants input now: its interest as the loop last set it, and its own readable(),
+    // which a handler earlier in this pass may have changed (a push from another channel that paused it).
+    bool channel_reads(int fd) noexcept {
+        if (!(entries_[static_cast<std::size_t>(fd)].interest & POLLIN)) return false;
+        dispatcher* channel = map_->get(fd);
+        if (!channel) return false;
+        try {
+            return channel->readable();
+        } catch (...) {
+            return true; // the loop hands the error to the channel when it asks readable() itself
+        }
+    }
+
+    // Hands on the bytes parked for channels that read again (listed by sync). Each is looked up afresh: the
+    // handlers may close channels, open others, or pause one still listed.
+    void deliver_parked() {
+        std::vector<int> fds;
+        fds.swap(parked_);
+        std::size_t i = 0;
+        try {
+            for (; i < fds.size(); ++i) {
+                const int fd = fds[i];
+                entry& e = entries_[static_cast<std::size_t>(fd)];
+                e.parked_listed = false;
+                if (e.interest == 0) continue;
+                touch(fd, e); // the next wait lists it again, or starts its next recv
+                if (!channel_reads(fd)) continue;
+                const std::uint32_t generation = e.generation;
+                const std::string bytes = std::move(e.parked);
+                e.parked.clear();
+                const bool eof = e.parked_eof;
+                e.parked_eof = false;
+                if (!bytes.empty()) map_->deliver_received(fd, bytes);
+                const entry& now = entries_[static_cast<std::size_t>(fd)];
+                if (eof && now.generation == generation && now.interest != 0) map_->deliver_eof(fd);
+            }
+        } catch (...) {
+            // A handler left the loop (exit_now): the rest are handed on by the next wait.
+            // (still marked as listed).
+            parked_.insert(parked_.end(), fds.begin() + static_cast<std::ptrdiff_t>(i) + 1, fds.end());
+            throw;
         }
     }
 
@@ -489,6 +555,7 @@ private:
     std::vector<int> touched_;         // fds whose requests the next wait brings in line
     std::vector<int> completed_;       // fds with events gathered in this wait
     std::vector<completion> pending_;  // taken from the CQ, not yet handled
+    std::vector<int> parked_;          // fds with parked input, reading again: handed on by this wait
     std::vector<fired_event> fired_;
     void* buffers_ = nullptr;
     io_uring_buf_ring* ring_buffers_ = nullptr;
