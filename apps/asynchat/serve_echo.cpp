@@ -56,24 +56,46 @@ public:
                   << length << " bytes (over --max-message " << opts_.max_message << ")\n";
         if (stats_) ++stats_->errors;
         message_.clear();
+        held_ = {};
     }
 
+    // A message that arrives whole in one read is not copied to be collected: held_ is a view of it in the read's
+    // bytes (in_input), valid until end_of_input(), and found_terminator echoes it from there. One that spans reads (or comes
+    // in several pieces) is collected into message_.
     void collect_incoming_data(std::string_view data) override {
         if (opts_.mode == echo_options::framing::raw) {
-            push(data);
+            push_from_input(data);
             return;
         }
-        // Room for the delimiter from the start: appending it later would reallocate and copy every message.
-        if (message_.empty()) message_.reserve(data.size() + opts_.delimiter.size());
+        if (message_.empty() && held_.empty() && in_input(data)) {
+            held_ = data;
+            return;
+        }
+        collect_view();
         message_.append(data);
     }
+    void end_of_input() override { collect_view(); }
 
     void found_terminator() override {
         if (stats_) ++stats_->messages;
         if (opts_.mode == echo_options::framing::length_prefix) {
             // Written as it was read: the same rule's output helper puts the prefix back.
+            collect_view();
             push_length_prefixed(message_, prefix_format());
             message_.clear();
+            return;
+        }
+        if (!held_.empty()) {
+            // Whole in this read: a short one is copied into the output chunk (with the delimiter, one contiguous
+            // send for all the replies of the read), a long one sent from the read's bytes themselves.
+            const std::string_view message = std::exchange(held_, {});
+            if (message.size() <= copy_limit) {
+                push(message);
+            } else {
+                push_from_input(message);
+            }
+            if (opts_.mode == echo_options::framing::delimiter) push(opts_.delimiter);
+            if (opts_.mode == echo_options::framing::count) set_terminator(opts_.count);
             return;
         }
         if (opts_.mode == echo_options::framing::delimiter) message_ += opts_.delimiter;
@@ -108,11 +130,21 @@ private:
         return {opts_.length_prefix, asynchat::length_prefixed::byte_order::big, 0};
     }
 
+    // A message not yet whole at the end of a read: its bytes are copied before the read's buffer is reused.
+    void collect_view() {
+        if (held_.empty()) return;
+        // Room for the delimiter from the start: appending it later would reallocate and copy every message.
+        message_.reserve(held_.size() + opts_.delimiter.size());
+        message_.append(held_);
+        held_ = {};
+    }
+
     static constexpr std::size_t copy_limit = 4096;
     const echo_options& opts_;
     asynchat::service_stats* stats_;
     asynchat::connection_count counted_;
     std::string message_;
+    std::string_view held_; // this read's bytes of the message being collected (see collect_incoming_data)
     asyncore::idle_timer idle_;
 };
 

@@ -3,6 +3,8 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <cstdint>
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -103,6 +105,25 @@ void async_chat::handle_read() {
     handle_incoming(std::string_view(buffer.data, n));
 }
 
+// The bytes of one read, while it is framed and its output sent: push_from_input borrows from them. Nested reads
+// (a handler feeding the channel itself) put the outer one back.
+struct async_chat::input_scope {
+    async_chat& chat;
+    std::string_view outer;
+    input_scope(async_chat& c, std::string_view bytes) noexcept : chat(c), outer(std::exchange(c.input_, bytes)) {}
+    ~input_scope() {
+        chat.reading_ = false;
+        chat.input_ = outer;
+    }
+};
+
+void async_chat::release_input() {
+    // Before the read's buffer is reused: what the send left of the borrowed bytes becomes the queue's own, and a
+    // channel that kept views into the input copies what it still needs.
+    if (!out_.keep_borrowed()) throw std::bad_alloc(); // the queue was cleared: handle_error closes
+    end_of_input();
+}
+
 void async_chat::handle_incoming(std::string_view bytes) {
     if (counters_) counters_->bytes_in += bytes.size();
     if (layer_ || pending_layer_) [[unlikely]] {
@@ -110,14 +131,34 @@ void async_chat::handle_incoming(std::string_view bytes) {
         return;
     }
     reading_ = true;
-    struct reset_flag {
-        bool& flag;
-        ~reset_flag() { flag = false; }
-    } reset{reading_};
-    framer_.feed(bytes, *this);
-    reading_ = false;
-    initiate_send();
+    input_scope scope{*this, bytes};
+    try {
+        framer_.feed(bytes, *this);
+        reading_ = false;
+        initiate_send();
+    } catch (...) {
+        release_input();
+        throw;
+    }
+    release_input();
     refresh_interest(); // for the pushes of the read, which leave that to here (initiate_send may return early)
+}
+
+bool async_chat::in_input(std::string_view data) const noexcept {
+    // Compared as integers: < between pointers into different objects is unspecified.
+    const auto begin = reinterpret_cast<std::uintptr_t>(input_.data());
+    const auto p = reinterpret_cast<std::uintptr_t>(data.data());
+    return reading_ && !input_.empty() && !data.empty() && p >= begin && p - begin <= input_.size() &&
+           data.size() <= input_.size() - (p - begin);
+}
+
+void async_chat::push_from_input(std::string_view data) {
+    if (!in_input(data)) {
+        push(data); // not this read's bytes (or not in a read): copied
+        return;
+    }
+    out_.push_borrowed(data);
+    check_output_high();
 }
 
 void async_chat::handle_write() { initiate_send(); }
@@ -363,21 +404,24 @@ void async_chat::receive_layered(std::string_view wire) {
     }
     // No wire bytes at all: handle_incoming({}) from a handler outside a read, asking for the bytes it gave back
     // (framer::unread, line_receiver::set_line_mode) to be framed now; they are plaintext already.
-    if (!plaintext.empty() || wire.empty()) {
-        reading_ = true;
-        struct reset_flag {
-            bool& flag;
-            ~reset_flag() { flag = false; }
-        } reset{reading_};
-        framer_.feed(plaintext, *this);
-        reading_ = false;
+    input_scope scope{*this, plaintext};
+    try {
+        if (!plaintext.empty() || wire.empty()) {
+            reading_ = true;
+            framer_.feed(plaintext, *this);
+            reading_ = false;
+        }
+        // The peer's close_notify is its EOF: handle_close, once, as for a read of 0 bytes.
+        if (layer_->peer_closed() && !closing()) {
+            fire_close();
+            input_closed_ = true;
+        }
+        initiate_send();
+    } catch (...) {
+        release_input();
+        throw;
     }
-    // The peer's close_notify is its EOF: handle_close, once, as for a read of 0 bytes.
-    if (layer_->peer_closed() && !closing()) {
-        fire_close();
-        input_closed_ = true;
-    }
-    initiate_send();
+    release_input(); // the plaintext buffer is this thread's, and reused by the next read
     refresh_interest(); // for the pushes of the read, as in handle_incoming
 }
 

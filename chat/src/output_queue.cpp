@@ -44,7 +44,7 @@ thread_local chunk_pool pool;
 bool output_queue::append_to_tail_chunk(std::string_view data) {
     if (!tail_is_chunk_ || ready_.empty()) return false;
     // Never past the capacity: the bytes already gathered (outstanding iovecs) must not move.
-    std::string& tail = *(ready_.end() - 1);
+    std::string& tail = (ready_.end() - 1)->owned;
     if (tail.capacity() - tail.size() < data.size()) return false;
     tail.append(data);
     ready_bytes_ += data.size();
@@ -70,8 +70,41 @@ void output_queue::push_bytes(std::string_view data) {
     tail_is_chunk_ = true;
 }
 
+void output_queue::push_borrowed(std::string_view data) {
+    if (data.empty()) return;
+    if (!pending_.empty() || (outstanding_ && ready_.full())) {
+        push_bytes(data); // it would wait behind a producer, or its slot move gathered bytes: its own copy
+        return;
+    }
+    ready_bytes_ += data.size();
+    ready_.emplace_back(data);
+    tail_is_chunk_ = false;
+    ++borrowed_;
+}
+
+bool output_queue::keep_borrowed() noexcept {
+    if (borrowed_ == 0) return true;
+    try {
+        std::size_t offset = head_offset_;
+        for (auto it = ready_.begin(); it != ready_.end() && borrowed_ > 0; ++it, offset = 0) {
+            if (!it->borrowed) continue;
+            // The head piece keeps only what is unsent: its offset starts again at 0, its unsent length the same.
+            it->owned.assign(it->borrowed + offset, it->borrowed_size - offset);
+            it->borrowed = nullptr;
+            it->borrowed_size = 0;
+            if (it == ready_.begin()) head_offset_ = 0;
+            --borrowed_;
+        }
+        return true;
+    } catch (...) {
+        clear();
+        return false;
+    }
+}
+
 void output_queue::pop_ready_front() {
-    pool.give_back(ready_.front());
+    if (ready_.front().borrowed) --borrowed_;
+    pool.give_back(ready_.front().owned);
     ready_.pop_front();
     if (ready_.empty()) tail_is_chunk_ = false;
 }
@@ -102,6 +135,7 @@ void output_queue::clear() noexcept {
     ready_.clear();
     pending_.clear();
     tail_is_chunk_ = false;
+    borrowed_ = 0;
     head_offset_ = 0;
     ready_bytes_ = 0;
     pending_bytes_ = 0;
@@ -166,7 +200,7 @@ std::size_t output_queue::gather(iovec* iov, int max_iov, std::size_t max_bytes,
     std::size_t n = 0, total = 0, offset = head_offset_;
     for (auto it = ready_.begin(); it != ready_.end() && n < slots && total < max_bytes; ++it, offset = 0) {
         const std::size_t len = std::min(it->size() - offset, max_bytes - total);
-        iov[n].iov_base = it->data() + offset;
+        iov[n].iov_base = const_cast<char*>(it->data()) + offset; // writev only reads it
         iov[n].iov_len = len;
         ++n;
         total += len;

@@ -67,13 +67,14 @@ BOOST_AUTO_TEST_CASE(documented_defaults) {
 BOOST_DATA_TEST_CASE(pauses_above_high_and_resumes_at_low, bdata::make(segment_sizes()), segment) {
     line_echo c;
     asynchat::string_transport t(c);
-    // A 9-byte line is a 9-byte echo in a 32-byte slot: 41 bytes of footprint each.
-    c.set_output_watermarks(100, 50);
+    // A 9-byte line is a 9-byte echo in one slot of the queue: 9 + slot_footprint bytes of footprint each.
+    constexpr std::size_t each = 9 + asynchat::output_queue::slot_footprint;
+    c.set_output_watermarks(2 * each + each / 2, each);
     t.receive("12345678\n12345678\n", segment);
-    BOOST_TEST(c.output_backlog() == 82u);
+    BOOST_TEST(c.output_backlog() == 2 * each);
     BOOST_TEST(c.readable());
     BOOST_TEST(c.hooks == "");
-    t.receive("12345678\n", segment);   // 123 > 100
+    t.receive("12345678\n", segment);   // 3 * each > high
     BOOST_TEST(c.output_paused());
     BOOST_TEST(!c.readable());
     BOOST_TEST(c.hooks == "H");

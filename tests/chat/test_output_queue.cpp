@@ -345,9 +345,26 @@ BOOST_AUTO_TEST_CASE(random_operations_against_a_model) {
         std::string after_close;                // pushed after the marker
         bool closing = false;
         std::string sent;
+        // The "read buffer" push_borrowed refers to: refilled (overwritten) once keep_borrowed has run, as a
+        // transport reuses its receive buffer after each read.
+        std::string read_buffer = random_bytes(rng, 4096);
         for (int op = 0; op < 200; ++op) {
             std::string& dest = closing ? after_close : model_queued;
-            switch (pick(rng, 8)) {
+            switch (pick(rng, 10)) {
+            case 8: {
+                const std::size_t at = pick(rng, read_buffer.size());
+                const std::size_t n = std::min(read_buffer.size() - at, pick(rng, 10) == 0 ? 3000 : pick(rng, 40));
+                const std::string_view view(read_buffer.data() + at, n);
+                dest += view;
+                q.push_borrowed(view);
+                break;
+            }
+            case 9: {
+                BOOST_REQUIRE(q.keep_borrowed());
+                BOOST_REQUIRE(q.borrowed_pieces() == 0u);
+                for (auto& c : read_buffer) c = static_cast<char>(pick(rng, 256));
+                break;
+            }
             case 0: {
                 std::string s = random_bytes(rng, pick(rng, 20));
                 dest += s;
@@ -389,6 +406,8 @@ BOOST_AUTO_TEST_CASE(random_operations_against_a_model) {
             }
             }
         }
+        BOOST_REQUIRE(q.keep_borrowed());
+        read_buffer.assign(read_buffer.size(), '#');
         if (!closing) q.close_when_done();
         sent += drain(q, 3, 17);
         BOOST_TEST(q.close_reached());
@@ -396,6 +415,51 @@ BOOST_AUTO_TEST_CASE(random_operations_against_a_model) {
         q.clear();
         BOOST_TEST(q.empty());
     }
+}
+
+// push_borrowed: the bytes are gathered where they are (no copy); keep_borrowed copies only what is unsent, and
+// after it the borrowed memory may change without changing what is sent.
+BOOST_AUTO_TEST_CASE(borrowed_bytes_go_out_in_place_and_are_kept_when_unsent) {
+    output_queue q;
+    std::string buffer(20000, 'a');
+    for (std::size_t i = 0; i < buffer.size(); ++i) buffer[i] = static_cast<char>('a' + i % 26);
+    const std::string original = buffer;
+    q.push_bytes("head:");
+    q.push_borrowed(std::string_view(buffer).substr(0, 18000));
+    q.push_bytes("\n");
+    BOOST_TEST(q.borrowed_pieces() == 1u);
+    BOOST_TEST(q.ready_bytes() == 5u + 18000u + 1u);
+    iovec iov[8];
+    BOOST_REQUIRE(q.gather(iov, 8, 1 << 20) == 3u);
+    BOOST_TEST(iov[1].iov_base == static_cast<void*>(buffer.data()));  // sent from the caller's buffer
+    BOOST_TEST(iov[1].iov_len == 18000u);
+    q.consume(5 + 7000);   // a short write: part of the borrowed piece is sent
+    BOOST_REQUIRE(q.keep_borrowed());
+    BOOST_TEST(q.borrowed_pieces() == 0u);
+    buffer.assign(buffer.size(), '#');   // the read's buffer reused
+    BOOST_TEST(q.ready_bytes() == 11000u + 1u);
+    BOOST_TEST(drain(q) == original.substr(7000, 11000) + "\n");
+    BOOST_TEST(q.empty());
+    BOOST_TEST(q.keep_borrowed()); // nothing borrowed: nothing to do
+}
+
+BOOST_AUTO_TEST_CASE(borrowed_bytes_behind_a_producer_are_copied_at_once) {
+    output_queue q;
+    std::string buffer = "borrowed bytes";
+    q.push_with_producer(std::make_unique<simple_producer>("from a producer;", 4));
+    q.push_borrowed(buffer);
+    BOOST_TEST(q.borrowed_pieces() == 0u);
+    buffer.assign(buffer.size(), '#');
+    BOOST_TEST(drain(q) == "from a producer;borrowed bytes");
+}
+
+BOOST_AUTO_TEST_CASE(clear_forgets_borrowed_bytes) {
+    output_queue q;
+    const std::string buffer = "abc";
+    q.push_borrowed(buffer);
+    q.clear();
+    BOOST_TEST(q.borrowed_pieces() == 0u);
+    BOOST_TEST(q.empty());
 }
 
 // push_bytes: the small pushes made between two sends share one chunk, so they leave as one piece.

@@ -160,6 +160,41 @@ public:
     void found_terminator() override {}
 };
 
+// Echoes each line as serve echo does: a line whole in one read is held as a view of the read's bytes and pushed
+// with push_from_input (no copy); one that spans reads is copied at end_of_input and collected.
+class view_echo : public asynchat::async_chat {
+public:
+    view_echo() { set_terminator("\n"); }
+    std::size_t borrowed = 0; // lines pushed from the read's own bytes
+    void collect_incoming_data(std::string_view data) override {
+        if (line_.empty() && held_.empty() && in_input(data)) {
+            held_ = data;
+            return;
+        }
+        keep();
+        line_.append(data);
+    }
+    void end_of_input() override { keep(); }
+    void found_terminator() override {
+        if (!held_.empty()) {
+            ++borrowed;
+            push_from_input(std::exchange(held_, {}));
+        } else {
+            push(std::move(line_));
+            line_.clear();
+        }
+        push("\n");
+    }
+
+private:
+    void keep() {
+        line_.append(held_);
+        held_ = {};
+    }
+    std::string line_;
+    std::string_view held_;
+};
+
 } // namespace test_string_transport
 
 using namespace test_string_transport;
@@ -268,6 +303,37 @@ BOOST_DATA_TEST_CASE(discard_mode_drops_the_long_message_and_keeps_the_channel, 
     BOOST_TEST(chat.too_long.size() == 2u);
     for (std::size_t n : chat.too_long) BOOST_TEST(n > 4u);
     BOOST_TEST(t.written() == "ab\r\ncd\r\nabcd\r\nok\r\n");
+}
+
+// push_from_input borrows the read's bytes; the transport here sends nothing during the read, so everything
+// borrowed is copied at the read's end, and the buffer the read came from is overwritten before the next one: the
+// output must not change (it would, with the scribbles, if a borrowed view outlived its read).
+BOOST_DATA_TEST_CASE(bytes_pushed_from_the_input_outlive_its_buffer, bdata::make({1, 2, 7, 100, 5000, 20000, 0}),
+                     segment) {
+    test_string_transport::view_echo c;
+    asynchat::string_transport t(c);
+    std::string input;
+    for (int i = 0; i < 12; ++i) input += std::string(i % 3 == 0 ? 6000 : 10, static_cast<char>('a' + i)) + "\n";
+    const std::size_t seg = segment == 0 ? input.size() : static_cast<std::size_t>(segment);
+    std::string read_buffer;
+    read_buffer.reserve(input.size());
+    for (std::size_t at = 0; at < input.size(); at += seg) {
+        read_buffer.assign(input, at, seg);
+        t.receive(read_buffer);
+        read_buffer.assign(read_buffer.size(), '#'); // the transport reuses its buffer
+    }
+    BOOST_TEST(t.written() == input);
+    if (segment == 0) BOOST_TEST(c.borrowed == 12u); // every line whole in its read
+    if (segment == 1) BOOST_TEST(c.borrowed == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(push_from_input_copies_bytes_that_are_not_the_input) {
+    test_string_transport::view_echo c;
+    asynchat::string_transport t(c);
+    std::string mine = "not from a read";
+    c.push_from_input(mine); // outside a read: copied
+    mine.assign(mine.size(), '#');
+    BOOST_TEST(t.written() == "not from a read");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -102,6 +102,11 @@ public:
     void push(const std::string& data) { push(std::string_view(data)); }
     void push(const char* data) { push(std::string_view(data)); }
     void push(std::nullptr_t) = delete; // push(0) would otherwise pick const char* and throw at run time
+    // Pushes bytes of the input being framed now (a view of what collect_incoming_data was given in this read)
+    // without copying them: they go out from the receive buffer when the read's output is sent, and only what
+    // that send leaves is copied (output_queue::push_borrowed) — an echo's "one buffer, one send" for long
+    // messages. Any other bytes (outside a read, carried over from an earlier read) are copied, as push(view).
+    void push_from_input(std::string_view data);
     void push_with_producer(std::unique_ptr<producer> p);
     // Writes what the matching rules read: the payload after its length field, or as a netstring. One push each.
     // A payload too long for the length field is std::length_error (Twisted's StringTooLongError), nothing pushed.
@@ -226,6 +231,15 @@ protected:
 
     framer& input_framer() noexcept { return framer_; }
 
+    // Called at the end of every read, once its bytes have been framed and the output they produced sent, while
+    // those bytes are still valid: a channel that kept views into them (collect_incoming_data's data, to push
+    // with push_from_input when the message ends) copies what it still needs here. The default does nothing.
+    virtual void end_of_input() {}
+    // Whether the bytes lie inside the read being framed now, which push_from_input borrows and end_of_input()
+    // ends (a view collect_incoming_data was given may also point into bytes the framer carried over: those are
+    // gone once it returns).
+    bool in_input(std::string_view data) const noexcept;
+
 private:
     framer framer_;
     output_queue out_;
@@ -238,6 +252,9 @@ private:
     std::string incoming_;
     traffic_counters* counters_ = nullptr;
     bool reading_ = false;     // inside handle_read's framing: push() defers its send to the end of the read
+    std::string_view input_;   // the bytes of the read being framed (push_from_input borrows from them)
+    struct input_scope;
+    void release_input();
     bool input_closed_ = false; // the peer finished sending; the queue is drained before closing
     bool sending_ = false;      // inside initiate_send's syscall: a handle_close now means the peer is gone
     bool output_paused_ = false; // above the high watermark, not yet back to the low one: not reading

@@ -137,6 +137,18 @@ public:
     void push_bytes(std::string_view data);
     static constexpr std::size_t chunk_size = 16384;
     static constexpr std::size_t chunk_pool_size = 16;
+    // Queues the bytes by reference, not copied: they must stay valid and unchanged until keep_borrowed() or
+    // clear(). For bytes a transport's read handed over, sent before that read's buffer is reused (async_chat's
+    // push_from_input): an echo of a 16 KiB message then leaves from the receive buffer, as a hand-written
+    // server's does, instead of being copied first. Behind a producer, or where a new slot would move gathered
+    // bytes, they are copied (push_bytes).
+    void push_borrowed(std::string_view data);
+    // Copies the unsent bytes of every borrowed piece into the queue's own storage (the order and the gathered
+    // iovecs' lengths unchanged). Nothing to do, and no cost, when nothing is borrowed. On allocation failure the
+    // queue is cleared (the borrowed bytes cannot be kept) and false returned.
+    [[nodiscard]] bool keep_borrowed() noexcept;
+    // Pieces queued by reference and not yet sent or kept.
+    std::size_t borrowed_pieces() const noexcept { return borrowed_; }
     // Python's push_with_producer. A null pointer is ignored.
     void push_with_producer(std::unique_ptr<producer> p);
     // Python's close_when_done: a marker reached once everything pushed before it is written.
@@ -170,8 +182,10 @@ public:
     // An estimate of the memory the queue holds for unsent output, for backpressure (async_chat's watermarks):
     // each string's bytes plus its slot (a burst of 7-byte echo lines costs 32-byte std::string slots, so
     // counting bytes alone would under-count it several times over), and producer_footprint per producer.
+    // What one queued string (or borrowed piece) counts for beyond its bytes: its slot in the FIFO.
+    static constexpr std::size_t slot_footprint = sizeof(std::string) + sizeof(const char*) + sizeof(std::size_t);
     std::size_t footprint() const noexcept {
-        return queued_bytes() + (ready_.size() + pending_strings_) * sizeof(std::string) +
+        return queued_bytes() + (ready_.size() + pending_strings_) * slot_footprint +
                producers_ * producer_footprint;
     }
 
@@ -192,6 +206,19 @@ public:
 private:
     struct close_marker {};
     using item = std::variant<std::string, std::unique_ptr<producer>, close_marker>;
+
+    // A piece of ready_: the queue's own string, or bytes it borrows (push_borrowed) until keep_borrowed().
+    struct piece {
+        std::string owned;
+        const char* borrowed = nullptr;
+        std::size_t borrowed_size = 0;
+        piece() = default;
+        piece(std::string s) noexcept : owned(std::move(s)) {}
+        piece(std::string_view view) noexcept : borrowed(view.data()), borrowed_size(view.size()) {}
+        const char* data() const noexcept { return borrowed ? borrowed : owned.data(); }
+        std::size_t size() const noexcept { return borrowed ? borrowed_size : owned.size(); }
+    };
+    static_assert(sizeof(piece) == slot_footprint);
 
     // A FIFO on a vector: pop_front advances a head index; the storage is reused once the FIFO empties, and freed
     // then if a burst made it large, so a quiet channel keeps at most a few slots.
@@ -238,7 +265,7 @@ private:
     // Pops ready_'s front string; a chunk goes back to the per-thread pool.
     void pop_ready_front();
 
-    fifo<std::string> ready_;
+    fifo<piece> ready_;
     fifo<item> pending_;
     std::size_t head_offset_ = 0;
     std::size_t ready_bytes_ = 0;
@@ -249,6 +276,7 @@ private:
     bool gathering_ = false;
     bool outstanding_ = false;  // iovecs handed out by gather() not yet followed by consume() or clear()
     bool tail_is_chunk_ = false; // ready_'s last string is a chunk push_bytes may append to
+    std::size_t borrowed_ = 0;   // pieces of ready_ that borrow their bytes
 };
 
 } // namespace asynchat
