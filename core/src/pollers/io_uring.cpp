@@ -483,8 +483,7 @@ private:
                 if (eof && now.generation == generation && now.interest != 0) map_->deliver_eof(fd);
             }
         } catch (...) {
-            // A handler left the loop (exit_now): the rest are handed on by the next wait.
-            // (still marked as listed).
+            // A handler left the loop (exit_now): the rest, still marked as listed, are handed on by the next wait.
             parked_.insert(parked_.end(), fds.begin() + static_cast<std::ptrdiff_t>(i) + 1, fds.end());
             throw;
         }
