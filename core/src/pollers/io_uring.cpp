@@ -78,8 +78,9 @@ constexpr unsigned short pbuf_ring_inc = 2;      // IOU_PBUF_RING_INC
 constexpr unsigned cqe_f_buf_more = 1u << 4;     // IORING_CQE_F_BUF_MORE
 
 // user_data: the registration's generation, what the request is, and the fd. A completion whose generation is
-// not the fd's current one belongs to a registration since removed (perhaps the fd number reused): ignored.
-enum class kind : unsigned { poll = 0, recv = 1, control = 2 };
+// not the fd's current one belongs to a registration since removed (perhaps the fd number reused): ignored —
+// except a multishot poll still armed for it (below, removal).
+enum class kind : unsigned { poll = 0, recv = 1, control = 2, removal = 3 };
 constexpr unsigned fd_bits = 30;
 
 std::uint64_t tag(int fd, std::uint32_t generation, kind k) {
@@ -165,12 +166,7 @@ public:
         const std::uint32_t seed = e.generation_seed;
         e = entry{};
         e.generation_seed = seed;
-        if (poll) {
-            if (io_uring_sqe* sqe = try_get_sqe()) {
-                io_uring_prep_poll_remove(sqe, tag(fd, generation, kind::poll));
-                control(sqe, fd, generation);
-            }
-        }
+        if (poll) remove_poll(fd, generation);
         if (recv) {
             if (io_uring_sqe* sqe = try_get_sqe()) {
                 io_uring_prep_cancel64(sqe, tag(fd, generation, kind::recv), 0);
@@ -328,6 +324,17 @@ private:
     // by the re-check of the next pass, which asks the socket (tests/core/test_api.cpp, handle_expt).
     static unsigned poll_mask(unsigned interest) { return interest & POLLPRI ? interest | POLLRDBAND : interest; }
 
+    // Removes the multishot poll of fd's registration `generation`; a failure comes back as kind::removal. Inside
+    // wait (`now`) it is submitted at once, so that the file is released without waiting for the next pass.
+    void remove_poll(int fd, std::uint32_t generation, bool now = false) noexcept {
+        io_uring_sqe* sqe = try_get_sqe();
+        if (!sqe) return; // the next completion of that poll asks again
+        io_uring_prep_poll_remove(sqe, tag(fd, generation, kind::poll));
+        io_uring_sqe_set_data64(sqe, tag(fd, generation, kind::removal));
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+        if (now) io_uring_submit(&ring_);
+    }
+
     // Poll update, poll remove and cancel: completions only when they fail (IOSQE_CQE_SKIP_SUCCESS).
     static void control(io_uring_sqe* sqe, int fd, std::uint32_t generation) {
         io_uring_sqe_set_data64(sqe, tag(fd, generation, kind::control));
@@ -378,7 +385,18 @@ private:
             on_recv(fd, current, c);
             return;
         }
-        if (!current) return; // removed, perhaps the fd reused, since
+        if (k == kind::removal) {
+            // The poll was posting a completion when its removal came (EALREADY): it is still armed, and it holds
+            // the file, so a closed listener would go on taking connections into its backlog. Asked again.
+            if (c.res == -EALREADY) remove_poll(fd, generation, true);
+            return;
+        }
+        if (!current) {
+            // A multishot poll of a registration since removed that is still armed (its removal failed): removed
+            // again now that it has shown itself.
+            if (k == kind::poll && (c.flags & IORING_CQE_F_MORE)) remove_poll(fd, generation, true);
+            return; // removed, perhaps the fd reused, since
+        }
         entry& e = entries_[static_cast<std::size_t>(fd)];
         if (k == kind::control) {
             // An update that failed: the poll was busy posting (EALREADY) or has just ended (ENOENT, and its last
