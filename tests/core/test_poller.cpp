@@ -8,10 +8,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
@@ -185,6 +187,47 @@ BOOST_DATA_TEST_CASE(closed_while_waiting_releases_the_socket, bdata::make(test_
     BOOST_TEST_REQUIRE(::poll(&p, 1, 5000) == 1);
     char byte;
     BOOST_TEST(peer.recv_some(&byte, 1) == 0);
+}
+
+// A listener closed while connections keep arriving really closes: the next connect is refused. On io_uring the
+// removal of a poll that is posting a completion at that moment fails (EALREADY), and a poll left armed holds the
+// file, so the closed listener went on taking connections into its backlog. A race, so many rounds, each with a
+// thread connecting as fast as it can while the loop runs and the listener closes.
+BOOST_DATA_TEST_CASE(a_listener_closed_while_connections_arrive_refuses_the_next, bdata::make(test_support::backends()),
+                     backend) {
+    struct accepting final : asyncore::dispatcher {
+        explicit accepting(asyncore::socket_map* m) : dispatcher(m) {
+            create_socket(AF_INET);
+            bind(asyncore::address::ipv4("127.0.0.1", 0));
+            listen(128);
+        }
+        void handle_accepted(asyncore::socket, asyncore::address) override {} // the connection closes at once
+    };
+    for (int round = 0; round < 40; ++round) {
+        asyncore::socket_map map;
+        auto listener = asyncore::make<accepting>(&map);
+        const auto to = listener->sock().getsockname();
+        std::atomic<bool> stop{false};
+        std::thread connector([&] {
+            while (!stop.load()) {
+                const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd < 0) continue;
+                (void)::connect(fd, to.data(), to.size());
+                ::close(fd);
+            }
+        });
+        for (int pass = 0; pass < 3 + round % 5; ++pass) map.run_pass(1ms, backend);
+        listener->close();
+        for (int pass = 0; pass < 3; ++pass) map.run_pass(1ms, backend);
+        stop = true;
+        connector.join();
+        const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        BOOST_TEST_REQUIRE(fd >= 0);
+        const int rc = ::connect(fd, to.data(), to.size());
+        const int err = errno;
+        ::close(fd);
+        BOOST_TEST_REQUIRE((rc == -1 && err == ECONNREFUSED), "round " << round << ": the closed listener accepted");
+    }
 }
 
 // The registry's answer for a backend the kernel refuses (io_uring under io_uring_disabled=2, a seccomp
