@@ -213,8 +213,8 @@ private:
         const char* borrowed = nullptr;
         std::size_t borrowed_size = 0;
         piece() = default;
-        piece(std::string s) noexcept : owned(std::move(s)) {}
-        piece(std::string_view view) noexcept : borrowed(view.data()), borrowed_size(view.size()) {}
+        explicit piece(std::string s) noexcept : owned(std::move(s)) {}
+        explicit piece(std::string_view view) noexcept : borrowed(view.data()), borrowed_size(view.size()) {}
         const char* data() const noexcept { return borrowed ? borrowed : owned.data(); }
         std::size_t size() const noexcept { return borrowed ? borrowed_size : owned.size(); }
     };
