@@ -38,13 +38,9 @@ public:
     }
 
     // Traffic either way keeps the connection: a client reading a long echo slowly is not idle.
-    void handle_read() override {
+    void handle_incoming(std::string_view bytes) override {
         idle_.touch();
-        async_chat::handle_read();
-    }
-    void handle_received(std::string_view bytes) override {
-        idle_.touch();
-        async_chat::handle_received(bytes);
+        async_chat::handle_incoming(bytes);
     }
     void handle_write() override {
         idle_.touch();

@@ -4,10 +4,10 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <iostream>
 #include <system_error>
 #include <typeinfo>
 
+#include "asyncore/log.hpp"
 #include "asyncore/loop.hpp"
 #include "asyncore/socket_map.hpp"
 #include "detail.hpp"
@@ -103,7 +103,8 @@ void dispatcher::handle_error() {
         std::snprintf(buf, sizeof buf, "<repr() failed for object at %p>", static_cast<void*>(this));
         self = buf;
     }
-    log_info("uncaptured exception, closing channel " + self + " (" + compact_exception() + ")", "error");
+    // Python says "uncaptured python exception"; what happened is that a handler failed and the channel closes.
+    log_info("closing channel " + self + ": " + compact_exception(), "error");
     handle_close();
 }
 
@@ -293,10 +294,28 @@ unsigned dispatcher::wanted_interest() {
     return events;
 }
 
-void dispatcher::log(std::string_view message) { std::cerr << "log: " << message << '\n'; }
+void dispatcher::log(std::string_view message) {
+    std::string line;
+    line.reserve(5 + message.size());
+    line.append("log: ").append(message);
+    asyncore::log(log_level::info, line);
+}
+
+namespace {
+log_level level_of(std::string_view type) noexcept {
+    if (type == "error") return log_level::error;
+    if (type == "warning") return log_level::warning;
+    if (type == "debug") return log_level::debug;
+    return log_level::info;
+}
+} // namespace
 
 void dispatcher::log_info(std::string_view message, std::string_view type) {
-    if (!ignore_log_types.contains(type)) std::cout << type << ": " << message << '\n';
+    if (ignore_log_types.contains(type)) return;
+    std::string line;
+    line.reserve(type.size() + 2 + message.size());
+    line.append(type).append(": ").append(message);
+    asyncore::log(level_of(type), line);
 }
 
 std::string dispatcher::repr() const {

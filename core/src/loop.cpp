@@ -4,11 +4,11 @@
 #include <poll.h>
 
 #include <cerrno>
-#include <iostream>
 #include <memory>
 #include <typeinfo>
 
 #include "asyncore/dispatcher.hpp"
+#include "asyncore/log.hpp"
 #include "asyncore/socket_map.hpp"
 #include "detail.hpp"
 
@@ -30,7 +30,7 @@ void deliver_error(dispatcher& d) {
     } catch (...) {
         // handle_error itself failed, so the channel cannot be trusted to clean up: the loop closes it, and the
         // other channels go on.
-        std::cerr << "error: handle_error threw (" << compact_exception() << "); closing the channel\n";
+        log(log_level::error, "error: handle_error threw (" + compact_exception() + "); closing the channel");
         try {
             d.close();
         } catch (...) {

@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <iostream>
 
 #include "asyncore/dispatcher.hpp"
+#include "asyncore/log.hpp"
 #include "asyncore/loop.hpp"
 #include "detail.hpp"
 
@@ -204,7 +204,7 @@ void socket_map::deliver_error(int fd, int err) {
 
 void socket_map::run_timers() {
     timers_.run_due(clock::now(), [](std::exception_ptr e) {
-        std::cerr << "error: uncaptured exception in a timer callback (" << compact_exception(e) << ")\n";
+        log(log_level::error, "error: a timer callback failed (" + compact_exception(e) + ")");
     });
 }
 

@@ -534,15 +534,10 @@ BOOST_DATA_TEST_CASE(push_in_found_terminator_is_sent_when_the_read_returns, eve
             push("ack " + contents.back() + "\n");
             if (output().empty()) ++sent_during_callback;
         }
-        // A read is handle_read, or handle_received where the transport reads (completion backends).
-        void handle_read() override {
+        // Every read reaches handle_incoming, from handle_read or from a completion backend's transport.
+        void handle_incoming(std::string_view bytes) override {
             const std::size_t before = contents.size();
-            echo_client::handle_read();
-            after_read(before);
-        }
-        void handle_received(std::string_view bytes) override {
-            const std::size_t before = contents.size();
-            echo_client::handle_received(bytes);
+            echo_client::handle_incoming(bytes);
             after_read(before);
         }
         void after_read(std::size_t before) {
@@ -607,14 +602,9 @@ BOOST_DATA_TEST_CASE(discard_buffers, every_backend(), backend) {
             _collect_incoming_data(data);
         }
         void found_terminator() override { contents.push_back(_get_data()); }
-        // Input arrives through handle_read, or through handle_received where the transport reads (completion
-        // backends): the check follows either.
-        void handle_read() override {
-            echo_client::handle_read();
-            after_input();
-        }
-        void handle_received(std::string_view bytes) override {
-            echo_client::handle_received(bytes);
+        // Input arrives through handle_incoming whatever read it (handle_read, or a completion backend).
+        void handle_incoming(std::string_view bytes) override {
+            echo_client::handle_incoming(bytes);
             after_input();
         }
         void after_input() {

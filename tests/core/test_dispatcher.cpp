@@ -157,25 +157,25 @@ BOOST_AUTO_TEST_CASE(log_info) {
     const std::string l3 = "THAT'S got spam in it!";
     lines_t lines;
     {
-        captured_output stdout_capture(STDOUT_FILENO);
+        captured_output log_capture(STDERR_FILENO); // Python: stdout; here the log facility, stderr
         d.log_info(l1, "EGGS");
         d.log_info(l2);
         d.log_info(l3, "SPAM");
         // "warning" is in ignore_log_types by default (Python's class attribute).
         d.log_info("not printed", "warning");
-        lines = stdout_capture.lines();
+        lines = log_capture.lines();
     }
     BOOST_TEST(lines == (lines_t{"EGGS: " + l1, "info: " + l2, "SPAM: " + l3}), boost::test_tools::per_element());
 }
 
-// What the four default handlers print to stdout (Python's test_unhandled calls them in this order).
+// What the four default handlers log (Python's test_unhandled calls them in this order).
 lines_t unhandled_output(asyncore::dispatcher& d) {
-    captured_output stdout_capture(STDOUT_FILENO);
+    captured_output log_capture(STDERR_FILENO); // Python: stdout; here the log facility, stderr
     d.handle_expt();
     d.handle_read();
     d.handle_write();
     d.handle_connect();
-    return stdout_capture.lines();
+    return log_capture.lines();
 }
 
 BOOST_AUTO_TEST_CASE(unhandled) {
@@ -206,9 +206,9 @@ BOOST_AUTO_TEST_CASE(unhandled_accepted_close_error) {
     d->ignore_log_types.clear();
     lines_t accepted_lines;
     {
-        captured_output stdout_capture(STDOUT_FILENO);
+        captured_output log_capture(STDERR_FILENO); // Python: stdout; here the log facility, stderr
         d->handle_accepted(asyncore::socket::adopt(fds[0]), asyncore::address());
-        accepted_lines = stdout_capture.lines();
+        accepted_lines = log_capture.lines();
     }
     BOOST_TEST(accepted_lines == lines_t{"warning: unhandled accepted event"}, boost::test_tools::per_element());
     char c;
@@ -220,9 +220,9 @@ BOOST_AUTO_TEST_CASE(unhandled_accepted_close_error) {
     closing->ignore_log_types.clear();
     lines_t close_lines;
     {
-        captured_output stdout_capture(STDOUT_FILENO);
+        captured_output log_capture(STDERR_FILENO); // Python: stdout; here the log facility, stderr
         closing->handle_close();
-        close_lines = stdout_capture.lines();
+        close_lines = log_capture.lines();
     }
     BOOST_TEST(close_lines == lines_t{"warning: unhandled close event"}, boost::test_tools::per_element());
     BOOST_TEST(map.get(fds[0]) == nullptr);
@@ -234,13 +234,13 @@ BOOST_AUTO_TEST_CASE(unhandled_accepted_close_error) {
     failing->ignore_log_types.clear();
     lines_t error_lines;
     {
-        captured_output stdout_capture(STDOUT_FILENO);
+        captured_output log_capture(STDERR_FILENO); // Python: stdout; here the log facility, stderr
         try {
             throw std::runtime_error("boom");
         } catch (...) {
             failing->handle_error();
         }
-        error_lines = stdout_capture.lines();
+        error_lines = log_capture.lines();
     }
     BOOST_REQUIRE_EQUAL(error_lines.size(), 2u);
     BOOST_TEST(error_lines[0].rfind("error: ", 0) == 0u, "first line: " << error_lines[0]);

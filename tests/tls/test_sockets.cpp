@@ -411,12 +411,8 @@ public:
     void output_high() override { hooks += 'H'; }
     void output_low() override { hooks += 'L'; }
     // Sampled after every event that can send (the read handlers send what they produced).
-    void handle_read() override {
-        async_chat::handle_read();
-        sample();
-    }
-    void handle_received(std::string_view bytes) override {
-        async_chat::handle_received(bytes);
+    void handle_incoming(std::string_view bytes) override {
+        async_chat::handle_incoming(bytes);
         sample();
     }
     void handle_write() override {

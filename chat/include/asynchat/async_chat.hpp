@@ -185,10 +185,14 @@ public:
     // output() itself then).
     bool send_layered_output(output_writer& to);
 
-    // ---- for transports other than the channel's own socket (the Asio transport, string_transport, fuzzers)
-    // What handle_read does with the bytes it received: frames them (collect_incoming_data/found_terminator),
-    // then sends what that produced.
-    void handle_incoming(std::string_view bytes);
+    // ---- input: the one hook every received byte goes through
+    // Every input reaches the channel here, whatever delivered it: handle_read's own recv (readiness backends),
+    // handle_received (a completion backend, io_uring or Asio, that read for the channel), a stream layer's
+    // ciphertext, string_transport and the fuzzers. The default frames the bytes (collect_incoming_data /
+    // found_terminator), then sends what that produced. Override it to act once per input — touch an idle timer,
+    // count, resume work the send may have unblocked — and call async_chat::handle_incoming(bytes) from the
+    // override: overriding handle_read instead would miss the bytes of the completion backends.
+    virtual void handle_incoming(std::string_view bytes);
     // The producer FIFO, for a transport that writes it out itself (gather, then consume what was written, then
     // check_output_watermarks()).
     output_queue& output() noexcept { return out_; }
@@ -201,13 +205,14 @@ public:
     // A transport that reads for the channel (Asio's completion model) hands the bytes straight to the framer.
     // Not before the connection is up: handle_connect comes from the readiness events.
     bool wants_transport_reads() const noexcept override { return connected() && !input_closed_; }
-    void handle_received(std::string_view bytes) override { handle_incoming(bytes); }
+    // Final: a completion backend's bytes go to handle_incoming, the hook to override.
+    void handle_received(std::string_view bytes) final { handle_incoming(bytes); }
 
     // ---- dispatcher overrides
     void handle_read() override;
     void handle_write() override;
     void handle_close() override;
-    // The server is stopping (asyncore::run_until_stopped): close once what is queued has been sent.
+    // The server is stopping (asyncore::graceful_loop): close once what is queued has been sent.
     void handle_shutdown() override { close_when_done(); }
     bool readable() override;
     bool writable() override;

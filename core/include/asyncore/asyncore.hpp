@@ -6,6 +6,7 @@
 #include "file_dispatcher.hpp"
 #include "idle_timer.hpp"
 #include "listener.hpp"
+#include "log.hpp"
 #include "loop.hpp"
 #include "poller.hpp"
 #include "ref.hpp"

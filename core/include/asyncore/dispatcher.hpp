@@ -74,7 +74,7 @@ public:
     virtual void handle_accepted(class socket sock, address addr); // default: close it and log a warning
     virtual void handle_close();                       // default: log a warning and close()
     virtual void handle_error();                       // default: log compact_exception() and handle_close()
-    // Not in Python: the server is stopping (asyncore::run_until_stopped) and asks this channel to finish what it
+    // Not in Python: the server is stopping (asyncore::graceful_loop) and asks this channel to finish what it
     // is doing and close; the loop goes on until every channel has closed or the shutdown timeout passes. Default:
     // close() at once. async_chat closes once its queued output is sent (close_when_done).
     virtual void handle_shutdown();

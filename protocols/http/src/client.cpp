@@ -101,14 +101,9 @@ void client::handle_connect() {
     push(std::move(req));
 }
 
-void client::handle_read() {
+void client::handle_incoming(std::string_view bytes) {
     idle_.touch();
-    async_chat::handle_read();
-}
-
-void client::handle_received(std::string_view bytes) {
-    idle_.touch();
-    async_chat::handle_received(bytes);
+    async_chat::handle_incoming(bytes);
 }
 
 void client::sync() {

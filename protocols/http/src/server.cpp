@@ -192,16 +192,10 @@ void server_channel::setup() {
 
 // The idle timer is touched once per read or write, not per framed piece: a read of forty pipelined requests
 // costs one clock read.
-void server_channel::handle_read() {
+void server_channel::handle_incoming(std::string_view bytes) {
     idle_.touch();
-    async_chat::handle_read();
+    async_chat::handle_incoming(bytes);
     resume(); // the send at the end of the read may have finished a producer
-}
-
-void server_channel::handle_received(std::string_view bytes) {
-    idle_.touch();
-    async_chat::handle_received(bytes);
-    resume();
 }
 
 void server_channel::handle_write() {

@@ -137,15 +137,9 @@ void chat_member::after_read() {
     if (backlogged()) disconnect_backlogged();
 }
 
-void chat_member::handle_read() {
+void chat_member::handle_incoming(std::string_view bytes) {
     idle_.touch(); // any bytes count as activity, a long line arriving slowly included
-    line_receiver::handle_read();
-    after_read();
-}
-
-void chat_member::handle_received(std::string_view bytes) {
-    idle_.touch();
-    line_receiver::handle_received(bytes);
+    line_receiver::handle_incoming(bytes);
     after_read();
 }
 

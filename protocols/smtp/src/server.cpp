@@ -105,14 +105,9 @@ void smtp_channel::raw_data_received(std::string_view data) {
 
 bool smtp_channel::readable() { return !delivering_ && !peer_eof_ && line_receiver::readable(); }
 
-void smtp_channel::handle_read() {
+void smtp_channel::handle_incoming(std::string_view bytes) {
     idle_.touch();
-    line_receiver::handle_read();
-}
-
-void smtp_channel::handle_received(std::string_view bytes) {
-    idle_.touch();
-    line_receiver::handle_received(bytes);
+    line_receiver::handle_incoming(bytes);
 }
 
 void smtp_channel::handle_error() {

@@ -73,8 +73,7 @@ public:
     void handle_connect() override;
     void collect_incoming_data(std::string_view data) override;
     void found_terminator() override;
-    void handle_read() override;
-    void handle_received(std::string_view bytes) override;
+    void handle_incoming(std::string_view bytes) override;
     void handle_close() override;
     void handle_error() override;
 

@@ -107,8 +107,7 @@ public:
 
     void collect_incoming_data(std::string_view data) override;
     void found_terminator() override;
-    void handle_read() override;
-    void handle_received(std::string_view bytes) override;
+    void handle_incoming(std::string_view bytes) override;
     void handle_write() override;
     bool readable() override;
     void handle_close() override;

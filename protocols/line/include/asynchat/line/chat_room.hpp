@@ -78,8 +78,7 @@ public:
 
     void line_received(std::string_view line) override;
     void line_length_exceeded(std::size_t length) override;
-    void handle_read() override;
-    void handle_received(std::string_view bytes) override;
+    void handle_incoming(std::string_view bytes) override;
     void handle_error() override;
     void close() override;
     // The server is stopping: "BYE server shutting down", then the close once the queue is sent.

@@ -101,8 +101,7 @@ public:
     void raw_data_received(std::string_view data) override;
     // dispatcher
     bool readable() override;
-    void handle_read() override;
-    void handle_received(std::string_view bytes) override;
+    void handle_incoming(std::string_view bytes) override;
     void handle_error() override;
     // The client stopped sending: with a delivery in flight, its reply and the held commands are answered
     // first, then the channel closes. (The channel does not read while delivering, so this is for a transport
