@@ -25,7 +25,7 @@ constexpr family families[] = {
      [](const asynchat::service_stats& s) { return s.traffic.bytes_out; }},
     {"asynchat_messages_total", "counter", "Messages handled: echoed messages, chat lines, HTTP requests.",
      [](const asynchat::service_stats& s) { return s.messages; }},
-    {"asynchat_errors_total", "counter", "Protocol errors answered and connections closed for bad input.",
+    {"asynchat_errors_total", "counter", "Input refused with an error reply or a close (malformed, over a limit, too slow), and connections closed by a failure.",
      [](const asynchat::service_stats& s) { return s.errors; }},
 };
 

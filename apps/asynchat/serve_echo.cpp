@@ -19,8 +19,7 @@ namespace {
 class echo_channel final : public asynchat::async_chat {
 public:
     echo_channel(asyncore::socket sock, const echo_options& opts, asynchat::service_stats* stats)
-        : async_chat(std::move(sock)), opts_(opts), stats_(stats), counted_(stats) {
-        if (stats) count_traffic(&stats->traffic);
+        : async_chat(std::move(sock)), opts_(opts), account_(*this, stats) {
         switch (opts.mode) {
         case echo_options::framing::delimiter: set_terminator(opts.delimiter); break;
         case echo_options::framing::count: set_terminator(opts.count); break;
@@ -48,9 +47,10 @@ public:
     }
     // --discard-long: the message is not echoed; one line on stderr says so, and the next message is served.
     void message_length_exceeded(std::size_t length) override {
-        std::cerr << "asynchat: " << (addr() ? addr()->to_string() : "client") << ": dropping a message of at least "
-                  << length << " bytes (over --max-message " << opts_.max_message << ")\n";
-        if (stats_) ++stats_->errors;
+        asyncore::log(asyncore::log_level::warning,
+                      "asynchat: " + peer() + ": dropping a message of at least " + std::to_string(length) +
+                          " bytes (over --max-message " + std::to_string(opts_.max_message) + ")");
+        account_.count_error();
         message_.clear();
         held_ = {};
     }
@@ -73,7 +73,7 @@ public:
     void end_of_input() override { collect_view(); }
 
     void found_terminator() override {
-        if (stats_) ++stats_->messages;
+        account_.count_message();
         if (opts_.mode == echo_options::framing::length_prefix) {
             // Written as it was read: the same rule's output helper puts the prefix back.
             collect_view();
@@ -107,15 +107,14 @@ public:
 
     void handle_error() override {
         // One bad client is not the server's problem: say why on stderr and drop that connection only.
-        std::cerr << "asynchat: closing " << (addr() ? addr()->to_string() : "client") << ": "
-                  << asyncore::compact_exception() << '\n';
-        if (stats_) ++stats_->errors;
+        asyncore::log(asyncore::log_level::error, "asynchat: closing " + peer() + ": " + asyncore::compact_exception());
+        account_.count_error();
         close();
     }
 
     void close() override {
         idle_.stop();
-        counted_.release();
+        account_.release(); // a closed channel may outlive the service whose figures these are
         async_chat::close();
     }
 
@@ -123,6 +122,8 @@ private:
     asynchat::length_prefixed::format prefix_format() const noexcept {
         return {opts_.length_prefix, asynchat::length_prefixed::byte_order::big, 0};
     }
+
+    std::string peer() const { return addr() ? addr()->to_string() : std::string("client"); }
 
     // A message not yet whole at the end of a read: its bytes are copied before the read's buffer is reused.
     void collect_view() {
@@ -135,8 +136,7 @@ private:
 
     static constexpr std::size_t copy_limit = 4096;
     const echo_options& opts_;
-    asynchat::service_stats* stats_;
-    asynchat::connection_count counted_;
+    asynchat::connection_account account_;
     std::string message_;
     std::string_view held_; // this read's bytes of the message being collected (see collect_incoming_data)
     asyncore::idle_timer idle_;

@@ -1,7 +1,9 @@
 #pragma once
 // asyncore::idle_timer — "close this connection after N seconds without traffic", for any channel.
 //
-// A server touches it on every read (and, if it likes, every write); when `timeout` passes with no touch the
+// A server touches it once per read (an async_chat from handle_incoming, the one hook every input goes through
+// on every backend: a touch per collected piece would cost a clock read per pipelined message) and, if it likes,
+// every write; when `timeout` passes with no touch the
 // callback runs from the loop (a server typically replies "421 idle" or just closes). touch() only stores the time:
 // it never re-arms a timer, so traffic costs a clock read per read, not a heap operation. When the armed timer
 // falls due it looks at the last touch and, if there was one since, re-arms itself for the remainder — so a busy
@@ -12,7 +14,10 @@
 //       my_channel(asyncore::socket s) : async_chat(std::move(s)) {
 //           idle.start(map(), 30s, [this] { close(); });
 //       }
-//       void collect_incoming_data(std::string_view d) override { idle.touch(); ... }
+//       void handle_incoming(std::string_view bytes) override {
+//           idle.touch();
+//           async_chat::handle_incoming(bytes);
+//       }
 //   };
 //
 // The callback must not outlive what it captures: the timer is cancelled by stop() and by the destructor, so a

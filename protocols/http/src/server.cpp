@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
-#include <iostream>
 #include <unordered_map>
 
+#include <asyncore/log.hpp>
 #include <asyncore/loop.hpp>
 #include <asyncore/socket_map.hpp>
 
@@ -149,13 +149,13 @@ std::string_view content_type_for(std::string_view filename) noexcept {
 
 server_channel::server_channel(asyncore::socket sock, const router& routes, const server_options& options,
                                service_stats* stats)
-    : async_chat(std::move(sock)), routes_(routes), options_(options), stats_(stats), parser_(options.limits()),
-      counted_(stats) {
+    : async_chat(std::move(sock)), routes_(routes), options_(options), parser_(options.limits()),
+      account_(*this, stats) {
     setup();
 }
 
 server_channel::server_channel(const router& routes, const server_options& options, service_stats* stats)
-    : routes_(routes), options_(options), stats_(stats), parser_(options.limits()), counted_(stats) {
+    : routes_(routes), options_(options), parser_(options.limits()), account_(*this, stats) {
     setup();
 }
 
@@ -186,7 +186,6 @@ private:
 void server_channel::setup() {
     term_seen_ = parser_.terminator_version();
     set_terminator(parser_.next_terminator());
-    if (stats_) count_traffic(&stats_->traffic);
     idle_.start(map(), options_.idle_timeout, [this] { close(); });
 }
 
@@ -337,13 +336,13 @@ void server_channel::after_parser() {
 }
 
 void server_channel::answer(request& req) {
-    if (stats_) ++stats_->messages;
+    account_.count_message();
     response resp;
     try {
         resp = routes_.route(req);
     } catch (const std::exception& e) {
-        std::cerr << "asynchat: http: handler for " << req.method << ' ' << req.path << " failed: " << e.what()
-                  << '\n';
+        asyncore::log(asyncore::log_level::error,
+                      "asynchat: http: handler for " + req.method + ' ' + req.path + " failed: " + e.what());
         resp = response::text(500, "500 Internal Server Error\n");
     }
     const bool keep_alive = req.keep_alive && !shutting_down_;
@@ -355,7 +354,7 @@ void server_channel::answer(request& req) {
 }
 
 void server_channel::answer_error(int status, std::string_view reason) {
-    if (stats_) ++stats_->errors;
+    account_.count_error();
     std::string body;
     body.reserve(64);
     body.append(std::to_string(status)).append(" ").append(reason_phrase(status)).append(": ").append(reason);
@@ -383,8 +382,10 @@ void server_channel::send_response(response& resp, const request* req, bool keep
 }
 
 void server_channel::handle_error() {
-    if (stats_) ++stats_->errors;
-    std::cerr << "asynchat: http: closing a connection: " << asyncore::compact_exception() << '\n';
+    account_.count_error();
+    asyncore::log(asyncore::log_level::error,
+                  "asynchat: http: closing " + (addr() ? addr()->to_string() : std::string("a connection")) + ": " +
+                      asyncore::compact_exception());
     close();
 }
 
@@ -392,7 +393,7 @@ void server_channel::close() {
     header_timer_.cancel();
     in_headers_ = false;
     idle_.stop();
-    counted_.release();
+    account_.release(); // a closed channel may outlive the service whose figures these are
     async_chat::close();
 }
 

@@ -1,8 +1,9 @@
 #include "asynchat/line/chat_room.hpp"
 
+#include <asyncore/log.hpp>
+
 #include <algorithm>
 #include <cctype>
-#include <iostream>
 
 #include <asyncore/loop.hpp>
 #include <asyncore/socket_map.hpp>
@@ -96,12 +97,12 @@ void chat_room::broadcast(chat_member& from, std::string_view text) {
 }
 
 chat_member::chat_member(chat_room& room, asyncore::socket_map* map)
-    : line_receiver(map), room_(&room), stats_(room.stats()), counted_(room.stats()) {
+    : line_receiver(map), room_(&room), account_(*this, room.stats()) {
     setup();
 }
 
 chat_member::chat_member(chat_room& room, asyncore::socket sock, asyncore::socket_map* map)
-    : line_receiver(std::move(sock), map), room_(&room), stats_(room.stats()), counted_(room.stats()) {
+    : line_receiver(std::move(sock), map), room_(&room), account_(*this, room.stats()) {
     setup();
 }
 
@@ -114,7 +115,6 @@ void chat_member::setup() {
     set_strip_cr(true);
     set_line_ending("\r\n");
     set_max_line_length(room_->options().max_line);
-    if (stats_) count_traffic(&stats_->traffic);
     idle_.start(map(), room_->options().idle_timeout, [this] { close(); });
 }
 
@@ -123,9 +123,10 @@ bool chat_member::backlogged() noexcept {
 }
 
 void chat_member::disconnect_backlogged() {
-    std::cerr << "asynchat: chat: disconnecting " << name_ << ": more than " << room_->options().max_pending
-              << " bytes queued (a client that does not read)\n";
-    if (stats_) ++stats_->errors;
+    asyncore::log(asyncore::log_level::warning,
+                  "asynchat: chat: disconnecting " + name_ + ": more than " +
+                      std::to_string(room_->options().max_pending) + " bytes queued (a client that does not read)");
+    account_.count_error();
     discard_buffers();
     close();
 }
@@ -146,14 +147,14 @@ void chat_member::handle_incoming(std::string_view bytes) {
 void chat_member::line_received(std::string_view line) {
     idle_.touch();
     if (!room_) return; // after QUIT (or the room's end): nothing more is for the room
-    if (stats_) ++stats_->messages;
+    account_.count_message();
     std::string_view rest;
     if (command_is(line, "nick", rest)) {
         if (valid_nick(rest)) {
             name_.assign(rest);
             send_line("OK " + name_);
         } else {
-            if (stats_) ++stats_->errors;
+            account_.count_error();
             send_line("ERR bad nick");
         }
     } else if (command_is(line, "quit", rest) && rest.empty()) {
@@ -183,19 +184,19 @@ void chat_member::handle_shutdown() {
 void chat_member::line_length_exceeded(std::size_t) {
     idle_.touch();
     if (!room_) return;
-    if (stats_) ++stats_->errors;
+    account_.count_error();
     send_line("ERR line too long");
 }
 
 void chat_member::handle_error() {
-    std::cerr << "asynchat: chat: closing " << name_ << ": " << asyncore::compact_exception() << '\n';
+    account_.count_error();
+    asyncore::log(asyncore::log_level::error, "asynchat: chat: closing " + name_ + ": " + asyncore::compact_exception());
     close();
 }
 
 void chat_member::close() {
     idle_.stop();
-    counted_.release();
-    count_traffic(nullptr); // a closed channel may outlive the service whose counters these are
+    account_.release(); // a closed channel may outlive the service whose figures these are
     if (room_) {
         room_->leave(*this);
         room_ = nullptr;

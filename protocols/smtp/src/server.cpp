@@ -1,8 +1,8 @@
 #include "asynchat/smtp/server.hpp"
 
-#include <iostream>
 #include <sstream>
 
+#include <asyncore/log.hpp>
 #include <asyncore/loop.hpp>
 #include <asyncore/socket_map.hpp>
 #include <asynchat/stream_layer.hpp>
@@ -40,13 +40,13 @@ void smtp_server::handle_DATA(smtp_channel& channel, envelope& message, delivery
 // ---- smtp_channel
 
 smtp_channel::smtp_channel(smtp_server& server, asyncore::socket_map* map)
-    : line_receiver(map), server_(server), session_(server.options(), *this), counted_(server.stats()) {
+    : line_receiver(map), server_(server), session_(server.options(), *this), account_(*this, server.stats()) {
     setup();
 }
 
 smtp_channel::smtp_channel(smtp_server& server, asyncore::socket sock, asyncore::socket_map* map)
     : line_receiver(std::move(sock), map), server_(server), session_(server.options(), *this),
-      counted_(server.stats()) {
+      account_(*this, server.stats()) {
     setup();
 }
 
@@ -54,7 +54,6 @@ void smtp_channel::setup() {
     // Lines end with CRLF and nothing else: a bare LF or CR is a byte of the line (the smuggling defence).
     set_delimiter("\r\n");
     set_max_line_length(session_.max_line_length());
-    if (server_.stats()) count_traffic(&server_.stats()->traffic);
     if (addr()) {
         std::ostringstream text;
         text << *addr();
@@ -111,7 +110,8 @@ void smtp_channel::handle_incoming(std::string_view bytes) {
 }
 
 void smtp_channel::handle_error() {
-    std::cerr << "asynchat: smtp: closing " << peer_ << ": " << asyncore::compact_exception() << '\n';
+    account_.count_error();
+    asyncore::log(asyncore::log_level::error, "asynchat: smtp: closing " + peer_ + ": " + asyncore::compact_exception());
     close();
 }
 
@@ -128,14 +128,12 @@ void smtp_channel::close() {
     closed_ = true;
     held_.clear();
     idle_.stop();
-    counted_.release();
-    count_traffic(nullptr); // a closed channel may outlive the server whose counters these are
+    account_.release(); // a closed channel may outlive the server whose figures these are
     line_receiver::close();
 }
 
 void smtp_channel::send_reply(std::string reply) {
-    if (auto* stats = server_.stats(); stats && !reply.empty() && (reply[0] == '4' || reply[0] == '5'))
-        ++stats->errors;
+    if (!reply.empty() && (reply[0] == '4' || reply[0] == '5')) account_.count_error();
     push(std::move(reply));
 }
 
@@ -206,7 +204,7 @@ void maildir_server::handle_DATA(smtp_channel&, envelope& message, delivery_comp
             done("250 OK: queued as " + r.name);
             return;
         }
-        std::cerr << "asynchat: smtp: delivery failed: " << r.error << '\n';
+        asyncore::log(asyncore::log_level::error, "asynchat: smtp: delivery failed: " + r.error);
         done("451 Requested action aborted: local error in processing");
     });
 }

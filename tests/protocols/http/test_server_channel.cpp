@@ -3,6 +3,7 @@
 // output is read by http_test::split_responses, not by the library's own client parser.
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -67,6 +68,26 @@ std::string get(std::string_view target, std::string_view extra = "") {
 }
 
 BOOST_FIXTURE_TEST_SUITE(server_channel_suite, fixture)
+
+// A closed channel may outlive the service whose figures it counted into (a ref held past close(), as a handler
+// or a test does): nothing it does after close() may touch them. HTTP's close() left its traffic counters and
+// stats set while chat and SMTP unset theirs (issue 19's drift); under ASan the input below was a
+// heap-use-after-free into the destroyed service_stats.
+BOOST_AUTO_TEST_CASE(a_channel_closed_and_kept_never_touches_its_destroyed_service) {
+    fixture f;
+    auto stats = std::make_unique<asynchat::service_stats>();
+    server_channel channel(f.routes, f.options, stats.get());
+    asynchat::string_transport transport{channel};
+    transport.receive("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+    BOOST_TEST(stats->messages == 1u);
+    BOOST_TEST(stats->traffic.bytes_in > 0u);
+    BOOST_TEST(stats->connections_open == 1u);
+    channel.close();
+    BOOST_TEST(stats->connections_open == 0u);
+    stats.reset(); // the service is gone; the channel lives on
+    transport.receive("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\nGET /nope\x01 HTTP/1.1\r\n\r\n");
+    (void)transport.written();
+}
 
 BOOST_AUTO_TEST_CASE(get_a_file) {
     const auto r = one(*this, get("/a.txt"));

@@ -16,7 +16,50 @@ struct service_stats {
     traffic_counters traffic;               // bytes in and out (async_chat::count_traffic)
 };
 
-// Counts one connection for as long as it lives: made when a channel is accepted, destroyed with it.
+// A channel's account with its service, for as long as the channel is open: it counts the connection (open and
+// accepted), binds the channel's traffic counters, and counts its messages and errors. close() calls release(),
+// which takes all of it back at once — the connection no longer counts as open, the traffic counters are unbound,
+// later counts go nowhere — so a closed channel that lives on (a ref held past close) never touches a service that
+// has been destroyed meanwhile. A member of the channel (made after its async_chat base, so the binding is valid).
+//
+// errors_total means the same for every service: input the service refused with an error reply or a close (a
+// malformed or oversized request, line or command; a deadline missed), and connections closed by a failure
+// (handle_error).
+class connection_account {
+public:
+    connection_account(async_chat& channel, service_stats* stats) noexcept : channel_(&channel), stats_(stats) {
+        if (!stats_) return;
+        ++stats_->connections_open;
+        ++stats_->connections_accepted;
+        channel.count_traffic(&stats_->traffic);
+    }
+    ~connection_account() { release(); }
+    connection_account(const connection_account&) = delete;
+    connection_account& operator=(const connection_account&) = delete;
+
+    void count_message() noexcept {
+        if (stats_) ++stats_->messages;
+    }
+    void count_error() noexcept {
+        if (stats_) ++stats_->errors;
+    }
+    // The service's figures while the channel is open; null after release() (or when it counts nowhere).
+    service_stats* stats() const noexcept { return stats_; }
+    // Idempotent.
+    void release() noexcept {
+        if (!stats_) return;
+        --stats_->connections_open;
+        channel_->count_traffic(nullptr);
+        stats_ = nullptr;
+    }
+
+private:
+    async_chat* channel_;
+    service_stats* stats_;
+};
+
+// Counts one connection for as long as it lives: made when a channel is accepted, destroyed with it. (A channel of
+// a service uses connection_account, which also takes its traffic counters and its message and error counts.)
 class connection_count {
 public:
     explicit connection_count(service_stats* stats) noexcept : stats_(stats) {

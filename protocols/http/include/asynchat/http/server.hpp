@@ -135,7 +135,6 @@ private:
 
     const router& routes_;
     server_options options_; // a copy: small, and the channel may outlive the caller's
-    service_stats* stats_;
     request_parser parser_;
     std::uint64_t term_seen_ = 0;
     bool done_ = false;        // the last response is queued (close after it)
@@ -150,7 +149,7 @@ private:
     asyncore::clock::time_point headers_began_{};
     asyncore::timer_handle header_timer_; // armed at most once per header_timeout, not per request
     asyncore::idle_timer idle_;
-    connection_count counted_;
+    connection_account account_; // the last member: it refers to the channel, and is released by close()
 };
 
 // Serializes a response's status line and header fields (with Date, Server, Content-Length and Connection) into

@@ -95,10 +95,9 @@ private:
     void after_read();
 
     chat_room* room_;      // null once the member has left (QUIT, close, or the room's end)
-    service_stats* stats_;
     std::string name_;
     asyncore::idle_timer idle_;
-    connection_count counted_;
+    connection_account account_; // released by close(): a closed member counts nowhere
 };
 
 // True for 1 to 32 characters of [A-Za-z0-9_-].

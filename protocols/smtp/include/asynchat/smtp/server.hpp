@@ -132,7 +132,7 @@ private:
     bool peer_eof_ = false;       // read EOF while delivering: close once the held bytes are answered
     std::uint64_t transaction_ = 0;   // numbers the deliveries, so a completion applies to its own only
     asyncore::idle_timer idle_;
-    connection_count counted_;
+    connection_account account_; // released by close(): a closed channel counts nowhere
 };
 
 // The server of `asynchat serve smtp`: each accepted message becomes one file in a Maildir, with
