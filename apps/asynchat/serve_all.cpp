@@ -99,12 +99,12 @@ int run_all(all_options& opts) {
                         &echo_stats, ""});
     services.push_back({"chat", opts.server.host, opts.chat_port,
                         [&](asyncore::socket s) { join_chat(room, std::move(s), opts.server.tls); }, &chat_stats,
-                        busy_reply(opts.server, chat_over_capacity_reply)});
+                        busy_reply(opts.server, std::string(asynchat::line::over_capacity_reply()))});
     services.push_back({"http", opts.server.host, opts.http_port,
                         [&](asyncore::socket s) { accept_http(std::move(s), router, opts.http.http, &http_stats, opts.http_tls); },
                         &http_stats, busy_reply(opts.server, http::over_capacity_response())});
     services.push_back(
-        {"smtp", opts.server.host, opts.smtp_port, smtp.accept, &smtp_stats, smtp_over_capacity_reply(opts.smtp)});
+        {"smtp", opts.server.host, opts.smtp_port, smtp.accept, &smtp_stats, asynchat::smtp::over_capacity_reply(opts.smtp.smtp.hostname)});
     std::cout << "smtp delivers to " << std::filesystem::absolute(opts.smtp.maildir).lexically_normal().string() << std::endl;
     const int status = run_services(opts.server, std::move(services), [&](std::size_t i, const std::string& where) {
         addresses[i] = where;

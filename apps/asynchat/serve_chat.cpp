@@ -4,8 +4,6 @@
 
 namespace asynchat_cli {
 
-const std::string chat_over_capacity_reply = "ERR server full\r\n";
-
 void add_chat_room_options(CLI::App& cmd, chat_command_options& opts, const std::string& prefix) {
     cmd.add_option("--" + prefix + "max-line", opts.room.max_line,
                    "longest chat line in bytes; a longer one gets 'ERR line too long' and is dropped")
@@ -50,7 +48,7 @@ int run_chat(const chat_command_options& opts) {
     asynchat::line::chat_room room(room_options, &stats);
     return run_server(
         opts.server, [&](asyncore::socket sock) { join_chat(room, std::move(sock), opts.server.tls); }, &stats,
-        busy_reply(opts.server, chat_over_capacity_reply));
+        busy_reply(opts.server, std::string(asynchat::line::over_capacity_reply())));
 }
 
 } // namespace asynchat_cli

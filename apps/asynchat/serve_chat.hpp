@@ -22,7 +22,5 @@ void add_chat_command(CLI::App& serve, chat_command_options& opts);
 int run_chat(const chat_command_options& opts);
 // A new member of room, speaking TLS from the first byte when tls is set (before the room's HELLO).
 void join_chat(asynchat::line::chat_room& room, asyncore::socket sock, const tls_context& tls);
-// What a chat client over --max-connections reads before the close, in the room's ERR style.
-extern const std::string chat_over_capacity_reply;
 
 } // namespace asynchat_cli

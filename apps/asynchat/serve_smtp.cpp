@@ -70,11 +70,6 @@ void add_smtp_command(CLI::App& serve, smtp_command_options& opts) {
     });
 }
 
-std::string smtp_over_capacity_reply(const smtp_command_options& opts) {
-    // RFC 5321 §3.8: a server that cannot take the connection answers 421 and closes.
-    return "421 " + opts.smtp.hostname + " Service not available, closing transmission channel\r\n";
-}
-
 int run_smtp(const smtp_command_options& opts) {
     asynchat::service_stats stats; // connections_open is what --max-connections is checked against
     smtp_service service;
@@ -84,7 +79,7 @@ int run_smtp(const smtp_command_options& opts) {
         std::cerr << "asynchat: " << e.what() << '\n';
         return 1;
     }
-    const int status = run_server(opts.server, service.accept, &stats, smtp_over_capacity_reply(opts));
+    const int status = run_server(opts.server, service.accept, &stats, asynchat::smtp::over_capacity_reply(opts.smtp.hostname));
     // The channels go before the server they refer to.
     asyncore::close_all();
     return status;

@@ -45,7 +45,5 @@ smtp_service make_smtp_service(const smtp_command_options& opts, asynchat::servi
 
 void add_smtp_command(CLI::App& serve, smtp_command_options& opts);
 int run_smtp(const smtp_command_options& opts);
-// What a connection over --max-connections reads before the close: "421 HOSTNAME Service not available, ...".
-std::string smtp_over_capacity_reply(const smtp_command_options& opts);
 
 } // namespace asynchat_cli

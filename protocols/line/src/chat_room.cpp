@@ -204,4 +204,6 @@ void chat_member::close() {
     line_receiver::close();
 }
 
+std::string_view over_capacity_reply() noexcept { return "ERR server full\r\n"; }
+
 } // namespace asynchat::line

@@ -209,4 +209,10 @@ void maildir_server::handle_DATA(smtp_channel&, envelope& message, delivery_comp
     });
 }
 
+std::string over_capacity_reply(std::string_view hostname) {
+    std::string reply = "421 ";
+    reply.append(hostname).append(" Service not available, closing transmission channel\r\n");
+    return reply;
+}
+
 } // namespace asynchat::smtp

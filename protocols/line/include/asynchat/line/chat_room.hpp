@@ -100,6 +100,10 @@ private:
     connection_account account_; // released by close(): a closed member counts nowhere
 };
 
+// What a client the server will not admit (a listener's --max-connections) reads before the close, in the room's
+// ERR style: "ERR server full\r\n".
+std::string_view over_capacity_reply() noexcept;
+
 // True for 1 to 32 characters of [A-Za-z0-9_-].
 bool valid_nick(std::string_view name) noexcept;
 

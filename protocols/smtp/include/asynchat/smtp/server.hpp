@@ -152,6 +152,10 @@ private:
     maildir maildir_;
 };
 
+// What a connection the server will not take (a listener's --max-connections) reads before the close (RFC 5321
+// §3.8): "421 HOSTNAME Service not available, closing transmission channel".
+std::string over_capacity_reply(std::string_view hostname);
+
 // The header lines maildir_server puts before a message's data.
 std::string delivery_headers(const envelope& message);
 
