@@ -302,10 +302,11 @@ void dispatcher::log(std::string_view message) {
 }
 
 namespace {
+// Any other type (Python's log_info takes any string, "debug" included) is info: ignore_log_types, not the level,
+// decides what log_info hides, as in Python.
 log_level level_of(std::string_view type) noexcept {
     if (type == "error") return log_level::error;
     if (type == "warning") return log_level::warning;
-    if (type == "debug") return log_level::debug;
     return log_level::info;
 }
 } // namespace

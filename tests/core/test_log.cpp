@@ -65,7 +65,9 @@ BOOST_AUTO_TEST_CASE(dispatcher_log_and_log_info_go_through_it) {
     d.log_info("hello", "EGGS");
     d.log_info("quiet", "warning"); // in ignore_log_types by default
     d.log_info("bad", "error");
-    BOOST_REQUIRE_EQUAL(s.sink->lines.size(), 3u);
+    d.log_info("traced", "debug"); // Python prints any type not ignored; so does this at the default level
+    BOOST_REQUIRE_EQUAL(s.sink->lines.size(), 4u);
+    BOOST_TEST(s.sink->lines[3].second == "debug: traced");
     BOOST_TEST(s.sink->lines[0].second == "log: plain");
     BOOST_TEST(s.sink->lines[1].second == "EGGS: hello");
     BOOST_TEST(s.sink->lines[2].second == "error: bad");
