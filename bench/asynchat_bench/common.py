@@ -297,13 +297,13 @@ class Launch:
                       stop_signal=self.stop_signal, env=self.env)
 
 
-@dataclass
+@dataclass(eq=False)
 class Impl:
     """One implementation, in every suite — the server under test on one backend, or a peer: its name as the CSVs
     write it (impl, backend; `label` is "impl/backend", the name --ab takes), how to start it (a Launch for each
     kind of server the suite's cases need: "echo", "http", "smtp", ...), and why it cannot run at all (not built,
     not installed, a backend the binary does not list), or None. fd_limit: the highest fd it can watch (select:
-    FD_SETSIZE); tls: it serves TLS (the tls suite)."""
+    FD_SETSIZE); tls: it serves TLS (the tls suite). Two Impls are the same only when they are one object."""
     impl: str
     backend: str
     servers: dict = field(default_factory=dict)
