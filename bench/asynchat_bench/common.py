@@ -861,8 +861,11 @@ def ab_session(a, suite, impls, matrix, skip, run_once, log):
 def ab_from_raw(a, suite):
     """--ab with --from-raw: the rounds of an earlier session's --raw file (impl, backend, the case, run and the
     measured columns), the table printed and, with --out, the CSV written. Nothing runs."""
-    with open(a.from_raw, newline="") as f:
-        lines = list(csv.DictReader(f))
+    try:
+        with open(a.from_raw, newline="") as f:
+            lines = list(csv.DictReader(f))
+    except OSError as e:
+        sys.exit("bench/run: --from-raw: %s" % e)
     if not lines or suite.rate not in lines[0] or "run" not in lines[0]:
         sys.exit("bench/run: %s is not a --raw file of the %s suite (no %s or run column)" % (
             a.from_raw, suite.name, suite.rate))
