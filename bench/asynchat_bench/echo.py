@@ -2,11 +2,6 @@
 binary lists, and the line echo servers a user would write or pick instead (bench/peers), under bench_loadgen.
 Writes bench/results/echo.csv (--quick: echo_quick.csv).
 
-    bench/run [echo] [--quick] [--duration S] [--warmup S] [--runs N] [--out FILE]
-              [--backends LIST] [--peers LIST | --no-peers] [--scenarios LIST] [--connections LIST] [--sizes LIST]
-              [--raw FILE] [--build-dir DIR] [--no-build] [--asynchat PATH] [--loadgen PATH]
-              [--server-cpu N] [--client-cpu N] [--no-pin]
-
 Cases: pingpong at 1/10/100/1000 connections x 64 B/16 KiB; pipelined, depth 16 at 100 connections and 64 B; growth,
 10 active connections beside 0/1,000/5,000/10,000 idle ones. Each case runs --runs times (the median by msgs/s is
 kept; msgs_spread_pct is (max - min) / median across the runs) with the server pinned to --server-cpu and the load

@@ -1,11 +1,6 @@
 """The http suite (`bench/run http`): `asynchat serve http --root DIR` on every backend the binary lists beside
 nginx and Python's http.server, under wrk. Writes bench/results/http.csv (--quick: http_quick.csv).
 
-    bench/run http [--quick] [--duration S] [--warmup S] [--runs N] [--out FILE] [--raw FILE] [--backends LIST]
-                   [--peers nginx,python-http.server,python-http.server-nodelay | --no-peers] [--connections N]
-                   [--sizes LIST] [--threads N] [--wrk PATH] [--asynchat PATH] [--also-asynchat NAME=PATH]
-                   [--build-dir DIR] [--no-build] [pinning and quiet-machine options]
-
 wrk (-t1 -c64, keep-alive, --latency) GETs one file over and over, a 1 KiB and a 1 MiB file made of random bytes in
 a temporary directory, from `asynchat serve http --root DIR` on every backend the binary lists, nginx (one process,
 sendfile on, access_log off) and Python's `http.server` (HTTP/1.1, so that it keeps connections alive; and

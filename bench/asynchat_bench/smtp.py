@@ -3,9 +3,6 @@ before its 250) by `asynchat serve smtp` (epoll) beside aiosmtpd with a handler 
 own limit for that work without SMTP (bench_maildir_writer), and how responsive the server's loop stays while it
 delivers (the p99 of a NOOP-pinging client, idle and beside 16 delivering clients). Writes bench/results/smtp.csv.
 
-    bench/run_smtp [--duration S] [--warmup S] [--runs N] [--clients LIST] [--size B] [--out FILE]
-                   [--build-dir DIR] [--no-build] [--server-cpu N] [--client-cpu N] [--maildir-root DIR]
-
 Each case runs --runs times, in rounds of every case, and keeps the median by messages/s (msgs_min and msgs_max
 give the range: on a shared machine the disk's speed varies by several times from one second to the next). The
 server (or bare writer) is pinned to --server-cpu, the load generator to --client-cpu. server_cpu_us_per_msg is the

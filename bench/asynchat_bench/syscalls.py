@@ -4,9 +4,6 @@ messages it reports are all the messages of the window). Prints, and writes as C
 the messages, the system calls of the loop (everything but the per-connection set-up: accept4, fcntl,
 getpeername, setsockopt, getsockname, close) per message, and each system call's count.
 
-    bench/run_syscalls [--tool strace|perf] [--backends epoll,io_uring] [--cases 100x64x16,1000x64x1]
-                       [--duration S] [--out FILE] [--build-dir DIR] [--server-cpu N] [--client-cpu N]
-
 --tool strace is `strace -c -f -p PID` (what docs/benchmarks.md quotes; it slows the server several times over,
 which changes how many messages a pass serves, so compare backends under the same tool), --tool perf counts the
 syscalls:sys_enter_* tracepoints (`perf stat -p PID`), which costs the server next to nothing. A case is

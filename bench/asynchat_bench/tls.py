@@ -2,11 +2,6 @@
 binary lists, beside nginx over HTTPS and our own servers without TLS. Writes bench/results/tls.csv (--quick:
 tls_quick.csv).
 
-    bench/run tls [--quick] [--duration S] [--warmup S] [--runs N] [--out FILE] [--raw FILE] [--backends LIST]
-                  [--plaintext-backends LIST] [--peers nginx | --no-peers] [--scenarios https,https-close,echo]
-                  [--connections N] [--sizes LIST] [--echo-connections LIST] [--echo-sizes LIST]
-                  [--ciphersuite NAME] [--group NAME] [--also-asynchat NAME=PATH] [the options above]
-
 `asynchat serve http --tls-cert C --tls-key K` on every backend the binary lists beside nginx (one process,
 `listen ... ssl`, the same certificate) under wrk: "https", 1 KiB keep-alive requests (-t1 -c64); "https-close",
 the same with `Connection: close`, so that every request is a new TCP connection and a full TLS handshake; and
