@@ -61,6 +61,14 @@ def case_text(case):
     return "echo %s ping-pong, %d conns" % (common.size_text(size), conns)
 
 
+def as_op_row(row, count, rate, unit):
+    """An echo or HTTP run's row in the tls suite's columns: its messages or requests are the suite's ops."""
+    return {"ops": row[count], "ops_per_s": row[rate], "mb_per_s": row["mb_per_s"], "p50_us": row["p50_us"],
+            "p99_us": row["p99_us"], "server_cpu_us_per_op": row["server_cpu_us_per_" + unit],
+            "client_cpu_us_per_op": row["client_cpu_us_per_" + unit], "other_cpu_pct": row["other_cpu_pct"],
+            "errors": row["errors"]}
+
+
 class TlsSuite(common.Suite):
     name = "tls"
     columns = COLUMNS
@@ -289,21 +297,11 @@ def one_run(a, impl, case, loadgen, header, contents, check, env, log):
         row, errors, note = echo.one_run(a, loadgen, header, impl.servers["echo"], ("pingpong", conns, 0, size, 1),
                                          log, env=env, loadgen_args=["--tls"] if tls else [],
                                          check=tls.echo if tls else None)
-        if row:
-            row = {"ops": row["messages"], "ops_per_s": row["msgs_per_s"], "mb_per_s": row["mb_per_s"],
-                   "p50_us": row["p50_us"], "p99_us": row["p99_us"],
-                   "server_cpu_us_per_op": row["server_cpu_us_per_msg"],
-                   "client_cpu_us_per_op": row["client_cpu_us_per_msg"], "other_cpu_pct": row["other_cpu_pct"],
-                   "errors": row["errors"]}
+        row = row and as_op_row(row, "messages", "msgs_per_s", "msg")
     else:
         row, errors, note = http.one_http_run(a, impl.servers["http"], conns, http.file_name(size), contents[size],
                                               log, tls=tls, close=scenario == "https-close", env=env)
-        if row:
-            row = {"ops": row["requests"], "ops_per_s": row["requests_per_s"], "mb_per_s": row["mb_per_s"],
-                   "p50_us": row["p50_us"], "p99_us": row["p99_us"],
-                   "server_cpu_us_per_op": row["server_cpu_us_per_req"],
-                   "client_cpu_us_per_op": row["client_cpu_us_per_req"], "other_cpu_pct": row["other_cpu_pct"],
-                   "errors": row["errors"]}
+        row = row and as_op_row(row, "requests", "requests_per_s", "req")
     if row:
         row["tls"] = tls.seen if tls else "plaintext"
     return row, errors, note
