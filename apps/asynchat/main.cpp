@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
     CLI::App app{"asynchat: Python's asyncore/asynchat servers in C++"};
     app.require_subcommand(1);
     auto* serve = app.add_subcommand("serve", "run a server")->require_subcommand(1);
-    asynchat_cli::echo_options echo;
+    asynchat_cli::echo_command_options echo;
     asynchat_cli::add_echo_command(*serve, echo);
     asynchat_cli::chat_command_options chat;
     asynchat_cli::add_chat_command(*serve, chat);

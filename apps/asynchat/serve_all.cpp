@@ -46,7 +46,7 @@ void add_all_command(CLI::App& serve, all_options& opts) {
     add_smtp_options(*all, opts.smtp, "smtp-");
     all->callback([&opts] {
         // Echo every line exactly as sent: LF ends a line, so a CRLF client gets its CR back too (nc-friendly).
-        opts.echo.delimiter = "\n";
+        opts.echo.echo.delimiter = "\n";
         finish_http_options(opts.http);
         // One certificate for every service: echo, chat and HTTP speak TLS from the first byte (HTTP offering
         // ALPN http/1.1), SMTP offers STARTTLS.
@@ -95,7 +95,7 @@ int run_all(all_options& opts) {
 
     std::vector<service_spec> services;
     services.push_back({"echo", opts.server.host, opts.echo_port,
-                        [&](asyncore::socket s) { accept_echo(std::move(s), opts.echo, &echo_stats, opts.server.tls); },
+                        [&](asyncore::socket s) { accept_echo(std::move(s), opts.echo.echo, &echo_stats, opts.server.tls); },
                         &echo_stats, ""});
     services.push_back({"chat", opts.server.host, opts.chat_port,
                         [&](asyncore::socket s) { join_chat(room, std::move(s), opts.server.tls); }, &chat_stats,

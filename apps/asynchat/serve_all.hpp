@@ -22,7 +22,7 @@ struct all_options {
     std::uint16_t chat_port = 8023;
     std::uint16_t http_port = 8080;
     std::uint16_t smtp_port = 8025;
-    echo_options echo;
+    echo_command_options echo;
     chat_command_options chat;
     http_command_options http; // root empty: the bundled site
     smtp_command_options smtp;  // --maildir defaults to ./maildir here (add_all_command)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <sstream>
 
 #include <sys/socket.h>
 
@@ -88,6 +89,17 @@ CLI::Validator backend_name() {
             return "asyncore: unknown backend '" + name + "'";
         },
         "{" + listed + "}");
+}
+
+CLI::Option* add_seconds_option(CLI::App& cmd, const std::string& name, std::chrono::duration<double>& target,
+                                const std::string& help) {
+    std::ostringstream shown;
+    shown << target.count();
+    return cmd
+        .add_option_function<double>(
+            name, [&target](double seconds) { target = std::chrono::duration<double>(seconds); }, help)
+        ->check(timeout_seconds)
+        ->default_str(shown.str());
 }
 
 void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {

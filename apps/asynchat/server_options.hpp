@@ -1,6 +1,7 @@
 #pragma once
 // Options every `asynchat serve` subcommand shares, and the one way they start: bind, print the bound address,
 // run the loop until SIGINT/SIGTERM.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -72,6 +73,11 @@ extern const CLI::Validator timeout_seconds; // a number >= 0: timeouts, where 0
 // --backend: one of asyncore::backend_names() (made when the options are, so after the Asio backends register);
 // a backend this kernel refuses (io_uring under a seccomp filter) is rejected with the kernel's reason.
 CLI::Validator backend_name();
+
+// A number of seconds (checked as timeout_seconds) bound straight to a duration of the library's options; the
+// default shown in --help is the duration's own, so it is defined once, in the library.
+CLI::Option* add_seconds_option(CLI::App& cmd, const std::string& name, std::chrono::duration<double>& target,
+                                const std::string& help);
 
 // C escapes as a shell user types them: \r \n \t \\ \xHH. Throws CLI::ValidationError naming what is wrong.
 std::string unescape(const std::string& text);

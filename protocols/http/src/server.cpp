@@ -149,13 +149,13 @@ std::string_view content_type_for(std::string_view filename) noexcept {
 
 server_channel::server_channel(asyncore::socket sock, const router& routes, const server_options& options,
                                service_stats* stats)
-    : async_chat(std::move(sock)), routes_(routes), options_(options), parser_(options.limits()),
-      account_(*this, stats) {
+    : service_connection("http", stats, std::move(sock)), routes_(routes), options_(options),
+      parser_(options.limits()) {
     setup();
 }
 
 server_channel::server_channel(const router& routes, const server_options& options, service_stats* stats)
-    : routes_(routes), options_(options), parser_(options.limits()), account_(*this, stats) {
+    : service_connection("http", stats), routes_(routes), options_(options), parser_(options.limits()) {
     setup();
 }
 
@@ -186,20 +186,16 @@ private:
 void server_channel::setup() {
     term_seen_ = parser_.terminator_version();
     set_terminator(parser_.next_terminator());
-    idle_.start(map(), options_.idle_timeout, [this] { close(); });
+    start_idle_timeout(options_.idle_timeout, idle_watch::reads_and_writes); // a slow download is traffic too
 }
 
-// The idle timer is touched once per read or write, not per framed piece: a read of forty pipelined requests
-// costs one clock read.
 void server_channel::handle_incoming(std::string_view bytes) {
-    idle_.touch();
-    async_chat::handle_incoming(bytes);
+    service_connection::handle_incoming(bytes);
     resume(); // the send at the end of the read may have finished a producer
 }
 
 void server_channel::handle_write() {
-    idle_.touch(); // a slow download is traffic too
-    async_chat::handle_write();
+    service_connection::handle_write();
     resume();
 }
 
@@ -336,7 +332,7 @@ void server_channel::after_parser() {
 }
 
 void server_channel::answer(request& req) {
-    account_.count_message();
+    account().count_message();
     response resp;
     try {
         resp = routes_.route(req);
@@ -354,7 +350,7 @@ void server_channel::answer(request& req) {
 }
 
 void server_channel::answer_error(int status, std::string_view reason) {
-    account_.count_error();
+    account().count_error();
     std::string body;
     body.reserve(64);
     body.append(std::to_string(status)).append(" ").append(reason_phrase(status)).append(": ").append(reason);
@@ -381,20 +377,10 @@ void server_channel::send_response(response& resp, const request* req, bool keep
         push(std::move(resp.body));
 }
 
-void server_channel::handle_error() {
-    account_.count_error();
-    asyncore::log(asyncore::log_level::error,
-                  "asynchat: http: closing " + (addr() ? addr()->to_string() : std::string("a connection")) + ": " +
-                      asyncore::compact_exception());
-    close();
-}
-
 void server_channel::close() {
     header_timer_.cancel();
     in_headers_ = false;
-    idle_.stop();
-    account_.release(); // a closed channel may outlive the service whose figures these are
-    async_chat::close();
+    service_connection::close();
 }
 
 } // namespace asynchat::http

@@ -97,12 +97,12 @@ void chat_room::broadcast(chat_member& from, std::string_view text) {
 }
 
 chat_member::chat_member(chat_room& room, asyncore::socket_map* map)
-    : line_receiver(map), room_(&room), account_(*this, room.stats()) {
+    : service_connection("chat", room.stats(), map), room_(&room) {
     setup();
 }
 
 chat_member::chat_member(chat_room& room, asyncore::socket sock, asyncore::socket_map* map)
-    : line_receiver(std::move(sock), map), room_(&room), account_(*this, room.stats()) {
+    : service_connection("chat", room.stats(), std::move(sock), map), room_(&room) {
     setup();
 }
 
@@ -115,7 +115,8 @@ void chat_member::setup() {
     set_strip_cr(true);
     set_line_ending("\r\n");
     set_max_line_length(room_->options().max_line);
-    idle_.start(map(), room_->options().idle_timeout, [this] { close(); });
+    // Silence from the client is what times it out: a member who only listens to the room is idle.
+    start_idle_timeout(room_->options().idle_timeout, idle_watch::reads);
 }
 
 bool chat_member::backlogged() noexcept {
@@ -126,7 +127,7 @@ void chat_member::disconnect_backlogged() {
     asyncore::log(asyncore::log_level::warning,
                   "asynchat: chat: disconnecting " + name_ + ": more than " +
                       std::to_string(room_->options().max_pending) + " bytes queued (a client that does not read)");
-    account_.count_error();
+    account().count_error();
     discard_buffers();
     close();
 }
@@ -139,22 +140,20 @@ void chat_member::after_read() {
 }
 
 void chat_member::handle_incoming(std::string_view bytes) {
-    idle_.touch(); // any bytes count as activity, a long line arriving slowly included
-    line_receiver::handle_incoming(bytes);
+    service_connection::handle_incoming(bytes); // any bytes count as activity, a long line arriving slowly included
     after_read();
 }
 
 void chat_member::line_received(std::string_view line) {
-    idle_.touch();
     if (!room_) return; // after QUIT (or the room's end): nothing more is for the room
-    account_.count_message();
+    account().count_message();
     std::string_view rest;
     if (command_is(line, "nick", rest)) {
         if (valid_nick(rest)) {
             name_.assign(rest);
             send_line("OK " + name_);
         } else {
-            account_.count_error();
+            account().count_error();
             send_line("ERR bad nick");
         }
     } else if (command_is(line, "quit", rest) && rest.empty()) {
@@ -182,26 +181,17 @@ void chat_member::handle_shutdown() {
 }
 
 void chat_member::line_length_exceeded(std::size_t) {
-    idle_.touch();
     if (!room_) return;
-    account_.count_error();
+    account().count_error();
     send_line("ERR line too long");
 }
 
-void chat_member::handle_error() {
-    account_.count_error();
-    asyncore::log(asyncore::log_level::error, "asynchat: chat: closing " + name_ + ": " + asyncore::compact_exception());
-    close();
-}
-
 void chat_member::close() {
-    idle_.stop();
-    account_.release(); // a closed channel may outlive the service whose figures these are
     if (room_) {
         room_->leave(*this);
         room_ = nullptr;
     }
-    line_receiver::close();
+    service_connection::close();
 }
 
 std::string_view over_capacity_reply() noexcept { return "ERR server full\r\n"; }

@@ -40,13 +40,13 @@ void smtp_server::handle_DATA(smtp_channel& channel, envelope& message, delivery
 // ---- smtp_channel
 
 smtp_channel::smtp_channel(smtp_server& server, asyncore::socket_map* map)
-    : line_receiver(map), server_(server), session_(server.options(), *this), account_(*this, server.stats()) {
+    : service_connection("smtp", server.stats(), map), server_(server), session_(server.options(), *this) {
     setup();
 }
 
 smtp_channel::smtp_channel(smtp_server& server, asyncore::socket sock, asyncore::socket_map* map)
-    : line_receiver(std::move(sock), map), server_(server), session_(server.options(), *this),
-      account_(*this, server.stats()) {
+    : service_connection("smtp", server.stats(), std::move(sock), map), server_(server),
+      session_(server.options(), *this) {
     setup();
 }
 
@@ -67,7 +67,7 @@ void smtp_channel::start() {
 }
 
 void smtp_channel::start_idle_timer() {
-    idle_.start(map(), server_.options().idle_timeout, [this] {
+    start_idle_timeout(server_.options().idle_timeout, idle_watch::reads, [this] {
         if (delivering_) {
             // The wait is the server's, not the client's: the clock starts again.
             start_idle_timer();
@@ -104,17 +104,6 @@ void smtp_channel::raw_data_received(std::string_view data) {
 
 bool smtp_channel::readable() { return !delivering_ && !peer_eof_ && line_receiver::readable(); }
 
-void smtp_channel::handle_incoming(std::string_view bytes) {
-    idle_.touch();
-    line_receiver::handle_incoming(bytes);
-}
-
-void smtp_channel::handle_error() {
-    account_.count_error();
-    asyncore::log(asyncore::log_level::error, "asynchat: smtp: closing " + peer_ + ": " + asyncore::compact_exception());
-    close();
-}
-
 void smtp_channel::handle_close() {
     if (delivering_ && !closed_) {
         peer_eof_ = true;
@@ -127,13 +116,11 @@ void smtp_channel::handle_close() {
 void smtp_channel::close() {
     closed_ = true;
     held_.clear();
-    idle_.stop();
-    account_.release(); // a closed channel may outlive the server whose figures these are
-    line_receiver::close();
+    service_connection::close();
 }
 
 void smtp_channel::send_reply(std::string reply) {
-    if (!reply.empty() && (reply[0] == '4' || reply[0] == '5')) account_.count_error();
+    if (!reply.empty() && (reply[0] == '4' || reply[0] == '5')) account().count_error();
     push(std::move(reply));
 }
 
@@ -171,9 +158,8 @@ void smtp_channel::finish_delivery(std::uint64_t transaction, std::string_view r
     // handler (handle_error) is done here, so that a failing send is this channel's end and not the completion
     // queue's.
     try {
-        idle_.touch();
-        if (!reply.empty() && reply.front() == '2')
-            if (auto* stats = server_.stats()) ++stats->messages;
+        touch_idle(); // the reply is news to the client: its clock starts now
+        if (!reply.empty() && reply.front() == '2') account().count_message();
         session_.delivered(reply);
         if (closed_) return; // sending the reply found the client gone
         set_max_line_length(session_.max_line_length());

@@ -26,10 +26,10 @@
 #include <vector>
 
 
-#include <asyncore/idle_timer.hpp>
 #include <asynchat/async_chat.hpp>
 #include <asynchat/http/message.hpp>
 #include <asynchat/http/parser.hpp>
+#include <asynchat/service_connection.hpp>
 #include <asynchat/service_stats.hpp>
 
 namespace asynchat::http {
@@ -97,7 +97,7 @@ struct server_options {
 // Requests are answered as soon as they are parsed, in order, unless the connection is busy (see
 // max_pending_output): then the parsed requests of the current read wait in a queue (at most one read's worth),
 // the channel stops reading, and they are answered as the output drains.
-class server_channel : public asynchat::async_chat {
+class server_channel : public service_connection<async_chat> {
 public:
     server_channel(asyncore::socket sock, const router& routes, const server_options& options,
                    service_stats* stats = nullptr);
@@ -111,7 +111,6 @@ public:
     void handle_write() override;
     bool readable() override;
     void handle_close() override;
-    void handle_error() override;
     void close() override;
     // The server is stopping: a connection between requests closes once its output is sent; one with a request
     // in hand (arriving, parsed and waiting, or being answered) answers it with "Connection: close" and closes.
@@ -148,8 +147,6 @@ private:
     bool in_headers_ = false;            // a request has begun and its header fields are not complete
     asyncore::clock::time_point headers_began_{};
     asyncore::timer_handle header_timer_; // armed at most once per header_timeout, not per request
-    asyncore::idle_timer idle_;
-    connection_account account_; // the last member: it refers to the channel, and is released by close()
 };
 
 // Serializes a response's status line and header fields (with Date, Server, Content-Length and Connection) into

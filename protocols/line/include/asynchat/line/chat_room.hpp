@@ -21,10 +21,9 @@
 #include <string>
 #include <vector>
 
-#include <asyncore/idle_timer.hpp>
 #include <asyncore/ref.hpp>
 #include <asynchat/line/line_receiver.hpp>
-#include <asynchat/service_stats.hpp>
+#include <asynchat/service_connection.hpp>
 
 namespace asynchat::line {
 
@@ -68,7 +67,7 @@ private:
     bool broadcasting_ = false;
 };
 
-class chat_member : public line_receiver {
+class chat_member : public service_connection<line_receiver> {
 public:
     explicit chat_member(chat_room& room, asyncore::socket_map* map = nullptr);
     chat_member(chat_room& room, asyncore::socket sock, asyncore::socket_map* map = nullptr);
@@ -79,7 +78,6 @@ public:
     void line_received(std::string_view line) override;
     void line_length_exceeded(std::size_t length) override;
     void handle_incoming(std::string_view bytes) override;
-    void handle_error() override;
     void close() override;
     // The server is stopping: "BYE server shutting down", then the close once the queue is sent.
     void handle_shutdown() override;
@@ -93,11 +91,10 @@ private:
     bool backlogged() noexcept;
     void disconnect_backlogged();
     void after_read();
+    std::string log_name() const override { return name_; }
 
     chat_room* room_;      // null once the member has left (QUIT, close, or the room's end)
     std::string name_;
-    asyncore::idle_timer idle_;
-    connection_account account_; // released by close(): a closed member counts nowhere
 };
 
 // What a client the server will not admit (a listener's --max-connections) reads before the close, in the room's

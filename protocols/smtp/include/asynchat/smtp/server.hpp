@@ -27,10 +27,9 @@
 #include <string>
 #include <vector>
 
-#include <asyncore/idle_timer.hpp>
 #include <asyncore/ref.hpp>
 #include <asynchat/line/line_receiver.hpp>
-#include <asynchat/service_stats.hpp>
+#include <asynchat/service_connection.hpp>
 
 #include "maildir.hpp"
 #include "session.hpp"
@@ -80,7 +79,7 @@ private:
     service_stats* stats_;
 };
 
-class smtp_channel : public line::line_receiver, private session_events {
+class smtp_channel : public service_connection<line::line_receiver>, private session_events {
 public:
     // Without a socket: a test drives it through string_transport. Call start() for the greeting.
     explicit smtp_channel(smtp_server& server, asyncore::socket_map* map = nullptr);
@@ -101,8 +100,6 @@ public:
     void raw_data_received(std::string_view data) override;
     // dispatcher
     bool readable() override;
-    void handle_incoming(std::string_view bytes) override;
-    void handle_error() override;
     // The client stopped sending: with a delivery in flight, its reply and the held commands are answered
     // first, then the channel closes. (The channel does not read while delivering, so this is for a transport
     // that reports the end of input regardless.)
@@ -131,8 +128,6 @@ private:
     bool closed_ = false;
     bool peer_eof_ = false;       // read EOF while delivering: close once the held bytes are answered
     std::uint64_t transaction_ = 0;   // numbers the deliveries, so a completion applies to its own only
-    asyncore::idle_timer idle_;
-    connection_account account_; // released by close(): a closed channel counts nowhere
 };
 
 // The server of `asynchat serve smtp`: each accepted message becomes one file in a Maildir, with
