@@ -7,11 +7,8 @@
 
 #include "get.hpp"
 #include "send_mail.hpp"
-#include "serve_all.hpp"
-#include "serve_chat.hpp"
-#include "serve_echo.hpp"
-#include "serve_http.hpp"
-#include "serve_smtp.hpp"
+#include "serve.hpp"
+#include "service_table.hpp"
 #ifdef ASYNCHAT_HAVE_ASIO
 #include <asynchat/asio.hpp>
 #endif
@@ -23,18 +20,10 @@ int main(int argc, char** argv) {
     CLI::App app{"asynchat: Python's asyncore/asynchat servers in C++"};
     app.require_subcommand(1);
     auto* serve = app.add_subcommand("serve", "run a server")->require_subcommand(1);
-    asynchat_cli::echo_command_options echo;
-    asynchat_cli::add_echo_command(*serve, echo);
-    asynchat_cli::chat_command_options chat;
-    asynchat_cli::add_chat_command(*serve, chat);
-    asynchat_cli::http_command_options http;
-    asynchat_cli::add_http_command(*serve, http);
+    // serve NAME for each service of the table, and serve all.
+    asynchat_cli::serve_commands serve_commands(*serve, asynchat_cli::service_table());
     asynchat_cli::get_options get;
     asynchat_cli::add_get_command(app, get);
-    asynchat_cli::all_options all;
-    asynchat_cli::add_all_command(*serve, all);
-    asynchat_cli::smtp_command_options smtp;
-    asynchat_cli::add_smtp_command(*serve, smtp);
     asynchat_cli::send_mail_options send_mail;
     asynchat_cli::add_send_mail_command(app, send_mail);
     try {
@@ -47,12 +36,8 @@ int main(int argc, char** argv) {
         std::cerr << "asynchat: " << e.what() << '\n';
         return 2;
     }
-    if (echo.selected) return asynchat_cli::run_echo(echo);
-    if (chat.selected) return asynchat_cli::run_chat(chat);
-    if (http.selected) return asynchat_cli::run_http(http);
+    if (serve_commands.selected()) return serve_commands.run();
     if (get.selected) return asynchat_cli::run_get(get);
-    if (all.selected) return asynchat_cli::run_all(all);
-    if (smtp.selected) return asynchat_cli::run_smtp(smtp);
     if (send_mail.selected) return asynchat_cli::run_send_mail(send_mail);
     return 2;
 }

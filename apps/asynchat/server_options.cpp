@@ -5,51 +5,8 @@
 #include <iostream>
 #include <sstream>
 
-#include <sys/socket.h>
 
 namespace asynchat_cli {
-
-namespace {
-
-// A service's listener: --max-connections on top of asyncore::listener's accept path, and its log on stderr.
-class service_listener final : public asyncore::listener {
-public:
-    service_listener(const asyncore::address& where, service_spec& spec, std::size_t max_connections)
-        : listener(where), on_accept_(std::move(spec.on_accept)), stats_(spec.stats),
-          reply_(std::move(spec.over_capacity_reply)), max_connections_(max_connections) {}
-
-    void handle_accepted(asyncore::socket sock, asyncore::address) override {
-        if (stats_ && stats_->connections_open >= max_connections_) {
-            refuse(sock);
-            return;
-        }
-        on_accept_(std::move(sock));
-    }
-
-    void log_info(std::string_view message, std::string_view) override {
-        std::cerr << "asynchat: " << message << '\n';
-    }
-
-private:
-    // Over the limit: the reply, then the close; the connections already open are untouched. A fresh socket's
-    // send buffer takes a short reply whole, so one non-blocking send suffices. What the client sent already is
-    // read first: closing a socket with unread input sends a reset, which can destroy the reply in flight.
-    void refuse(asyncore::socket& sock) {
-        char scratch[4096];
-        for (int i = 0; i < 16 && sock.recv_some(scratch, sizeof scratch) > 0; ++i) {
-        }
-        if (!reply_.empty()) (void)sock.send_some(reply_.data(), reply_.size());
-        ::shutdown(sock.fileno(), SHUT_WR);
-        sock.close();
-    }
-
-    std::function<void(asyncore::socket)> on_accept_;
-    asynchat::service_stats* stats_;
-    std::string reply_;
-    std::size_t max_connections_;
-};
-
-} // namespace
 
 const CLI::Validator at_least_one(
     [](std::string& text) {
@@ -140,39 +97,6 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
 
 void finish_server_tls(server_options& opts, std::vector<std::string> alpn) {
     opts.tls = opts.tls_cert.empty() ? nullptr : server_tls_context(opts.tls_cert, opts.tls_key, std::move(alpn));
-}
-
-int run_services(const server_options& opts, std::vector<service_spec> services,
-                 std::function<void(std::size_t, const std::string&)> on_bound) {
-    try {
-        // Before the first "listening on": a SIGTERM sent as soon as a client sees that line must be handled.
-        asyncore::graceful_loop stopper(
-            {.backend = opts.backend,
-             .map = nullptr,
-             .shutdown_timeout = std::chrono::duration<double>(opts.shutdown_timeout),
-             .on_stop = {}});
-        std::vector<asyncore::ref<service_listener>> listeners;
-        for (auto& s : services) {
-            listeners.push_back(
-                asyncore::make<service_listener>(asyncore::address::inet(s.host, s.port), s, opts.max_connections));
-            const std::string where = listeners.back()->sock().getsockname().to_string();
-            if (on_bound) on_bound(listeners.size() - 1, where);
-            if (!s.name.empty()) std::cout << s.name << ' ';
-            std::cout << "listening on " << where << std::endl;
-        }
-        stopper.run();
-    } catch (const asyncore::exit_now&) {
-        return 0;
-    } catch (const std::exception& e) {
-        std::cerr << "asynchat: " << e.what() << '\n';
-        return 1;
-    }
-    return 0;
-}
-
-int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept,
-               asynchat::service_stats* stats, std::string over_capacity_reply) {
-    return run_services(opts, {{"", opts.host, opts.port, std::move(on_accept), stats, std::move(over_capacity_reply)}});
 }
 
 std::string busy_reply(const server_options& opts, std::string reply) { return opts.tls ? std::string() : reply; }

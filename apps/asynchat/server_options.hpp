@@ -1,9 +1,8 @@
 #pragma once
-// Options every `asynchat serve` subcommand shares, and the one way they start: bind, print the bound address,
-// run the loop until SIGINT/SIGTERM.
+// Options every `asynchat serve` subcommand shares (serve.cpp runs them through asynchat::serve), and the option
+// helpers the services use.
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -33,34 +32,6 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port = tr
 // From the subcommand's parse callback: opts.tls from --tls-cert/--tls-key (offering `alpn`), null without them.
 // A certificate or key that cannot be used throws CLI::ValidationError naming the option (exit 2, one line).
 void finish_server_tls(server_options& opts, std::vector<std::string> alpn = {});
-
-// One listening service of a server process: where it listens and what an accepted socket becomes.
-struct service_spec {
-    std::string name;  // printed before "listening on" when several services share the process ("echo")
-    std::string host;
-    std::uint16_t port;
-    std::function<void(asyncore::socket)> on_accept;
-    // The service's figures; its connections_open is what --max-connections is checked against (no limit when
-    // null). Must outlive run_services.
-    asynchat::service_stats* stats = nullptr;
-    // Sent to a connection over --max-connections before it is closed: the protocol's "busy" reply (HTTP's 503,
-    // SMTP's 421, chat's "ERR server full"); empty: closed without a word (echo, where any bytes would read as
-    // an echo).
-    std::string over_capacity_reply;
-};
-
-// Makes every listener in one map (asyncore::listener: out of descriptors, it closes new connections unserved
-// instead of spinning), prints "[NAME ]listening on HOST:PORT" for each (flushed) and tells on_bound (service
-// index, "HOST:PORT"), then loops on opts.backend until SIGINT/SIGTERM, and drains (asyncore::graceful_loop):
-// the listeners close, every connection is asked to finish (handle_shutdown), and the process waits for them up
-// to opts.shutdown_timeout. Returns the process exit status: 0 after a signal, 1 (with one line on stderr) if a
-// listener cannot be made.
-int run_services(const server_options& opts, std::vector<service_spec> services,
-                 std::function<void(std::size_t, const std::string&)> on_bound = {});
-
-// A single service: prints "listening on HOST:PORT".
-int run_server(const server_options& opts, std::function<void(asyncore::socket)> on_accept,
-               asynchat::service_stats* stats = nullptr, std::string over_capacity_reply = {});
 
 // The over-capacity reply of a service that speaks TLS from its first byte: none (plaintext would be a protocol
 // error to a TLS client; the close says enough). `reply` otherwise.

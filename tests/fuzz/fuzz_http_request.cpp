@@ -131,15 +131,15 @@ bool read_responses(std::string_view out, const std::vector<bool>& head_only, st
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     FuzzedDataProvider in(data, size);
     server_options options;
-    options.max_request_line = in.ConsumeIntegralInRange<std::size_t>(8, 200);
-    options.max_header_bytes = in.ConsumeIntegralInRange<std::size_t>(0, 400);
-    options.max_body = in.ConsumeIntegralInRange<std::size_t>(0, 300);
+    options.limits.max_request_line = in.ConsumeIntegralInRange<std::size_t>(8, 200);
+    options.limits.max_header_bytes = in.ConsumeIntegralInRange<std::size_t>(0, 400);
+    options.limits.max_body = in.ConsumeIntegralInRange<std::size_t>(0, 300);
     options.max_pending_output = in.ConsumeIntegralInRange<std::size_t>(1, 600);
     options.idle_timeout = std::chrono::duration<double>(0);
     std::vector<std::size_t> sizes;
     for (int n = in.ConsumeIntegralInRange(1, 8); n-- > 0;) sizes.push_back(in.ConsumeIntegralInRange<std::size_t>(1, 40));
     const std::string stream = in.ConsumeRemainingBytesAsString();
-    const parser_limits limits = options.limits();
+    const parser_limits limits = options.limits;
 
     // The parser alone, in one read and in the fuzzer's pieces.
     request_reader whole(limits), pieces(limits);

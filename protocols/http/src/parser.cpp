@@ -21,11 +21,13 @@ bool parse_version(std::string_view v, int& major, int& minor) noexcept {
 // one must not make every connection allocate it before sending anything.
 constexpr std::size_t max_reserve = 64 * 1024;
 
+using overflow = detail::head_reader::overflow;
+
 } // namespace
 
 // ---------------------------------------------------------------- request_parser
 
-request_parser::request_parser(parser_limits limits) : limits_(limits), term_(line_terminator) {}
+request_parser::request_parser(parser_limits limits) : limits_(limits), term_(line_terminator), head_(limits) {}
 
 void request_parser::set_state(state s) {
     state_ = s;
@@ -49,21 +51,21 @@ void request_parser::set_state(state s) {
 void request_parser::fail(int status, std::string reason) {
     error_status_ = status;
     error_reason_ = std::move(reason);
-    line_.release();
+    head_.release();
     std::string().swap(req_.body);
     set_state(state::failed);
 }
 
+// A header bound crossed: 431 (RFC 6585 §5).
+void request_parser::fail_head(detail::head_reader::overflow) { fail(431, "header fields too large"); }
+
 void request_parser::collect_incoming_data(std::string_view data) {
     switch (state_) {
     case state::request_line:
-        // +1: the CR of a CRLF ending is still in the line here.
-        if (!line_.append(data, limits_.max_request_line + 1)) fail(414, "request line too long");
+        if (head_.start_line_piece(data) != overflow::none) fail(414, "request line too long");
         return;
     case state::headers:
-        header_bytes_ += data.size();
-        if (header_bytes_ > limits_.max_header_bytes || !line_.append(data, limits_.max_header_bytes + 1))
-            fail(431, "header fields too large");
+        if (const auto o = head_.header_piece(data); o != overflow::none) fail_head(o);
         return;
     case state::body: req_.body.append(data); return;
     case state::complete:
@@ -74,33 +76,32 @@ void request_parser::collect_incoming_data(std::string_view data) {
 void request_parser::found_terminator() {
     switch (state_) {
     case state::request_line: {
-        const std::string_view line = line_.line();
+        const std::string_view line = head_.line();
         // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line (a CRLF some
         // clients send after a POST body).
         if (!line.empty()) {
-            if (line.size() > limits_.max_request_line) {
+            if (head_.start_line_end() != overflow::none) {
                 fail(414, "request line too long");
                 return;
             }
             request_line_done(line);
         }
-        line_.clear();
+        head_.clear_line();
         return;
     }
     case state::headers: {
-        ++header_bytes_; // the line ending counts too, so that empty-name lines cannot go on for ever
-        if (header_bytes_ > limits_.max_header_bytes) {
-            fail(431, "header fields too large");
+        if (const auto o = head_.header_line_end(); o != overflow::none) {
+            fail_head(o);
             return;
         }
-        const std::string_view line = line_.line();
+        const std::string_view line = head_.line();
         if (line.empty()) {
-            line_.clear();
+            head_.clear_line();
             headers_done();
             return;
         }
         const field_error e = parse_field_line(line, req_.headers);
-        line_.clear();
+        head_.clear_line();
         if (e != field_error::none) {
             fail(400, std::string(describe(e)));
             return;
@@ -236,7 +237,7 @@ void request_parser::next() {
     if (req_.body.capacity() > max_reserve) std::string().swap(req_.body);
     req_.body.clear();
     req_.keep_alive = false;
-    header_bytes_ = 0;
+    head_.next_message();
     framing_ = {};
     set_state(state::request_line);
 }
@@ -265,7 +266,7 @@ void request_reader::sync() {
 // ---------------------------------------------------------------- response_parser
 
 response_parser::response_parser(bool head_request, parser_limits limits)
-    : limits_(limits), head_request_(head_request), term_(line_terminator) {}
+    : head_request_(head_request), term_(line_terminator), head_(limits) {}
 
 void response_parser::set_state(state s) {
     state_ = s;
@@ -290,9 +291,11 @@ void response_parser::set_state(state s) {
 
 void response_parser::fail(std::string why) {
     result_.error = std::move(why);
-    line_.release();
+    head_.release();
     set_state(state::failed);
 }
+
+void response_parser::fail_head(detail::head_reader::overflow) { fail("response header fields too large"); }
 
 void response_parser::body_bytes(std::string_view data) {
     if (on_body)
@@ -304,12 +307,10 @@ void response_parser::body_bytes(std::string_view data) {
 void response_parser::collect_incoming_data(std::string_view data) {
     switch (state_) {
     case state::status_line:
-        if (!line_.append(data, limits_.max_request_line + 1)) fail("status line too long");
+        if (head_.start_line_piece(data) != overflow::none) fail("status line too long");
         return;
     case state::headers:
-        header_bytes_ += data.size();
-        if (header_bytes_ > limits_.max_header_bytes || !line_.append(data, limits_.max_header_bytes + 1))
-            fail("response header fields too large");
+        if (const auto o = head_.header_piece(data); o != overflow::none) fail_head(o);
         return;
     case state::body:
         remaining_ -= std::min<std::uint64_t>(remaining_, data.size());
@@ -324,29 +325,27 @@ void response_parser::collect_incoming_data(std::string_view data) {
 void response_parser::found_terminator() {
     switch (state_) {
     case state::status_line: {
-        const std::string_view line = line_.line();
-        if (line.size() > limits_.max_request_line) {
+        if (head_.start_line_end() != overflow::none) {
             fail("status line too long");
             return;
         }
-        status_line_done(line);
-        line_.clear();
+        status_line_done(head_.line());
+        head_.clear_line();
         return;
     }
     case state::headers: {
-        ++header_bytes_;
-        if (header_bytes_ > limits_.max_header_bytes) {
-            fail("response header fields too large");
+        if (const auto o = head_.header_line_end(); o != overflow::none) {
+            fail_head(o);
             return;
         }
-        const std::string_view line = line_.line();
+        const std::string_view line = head_.line();
         if (line.empty()) {
-            line_.clear();
+            head_.clear_line();
             end_of_headers();
             return;
         }
         const field_error e = parse_field_line(line, result_.headers);
-        line_.clear();
+        head_.clear_line();
         if (e != field_error::none) {
             fail("malformed response: " + std::string(describe(e)));
             return;
@@ -390,7 +389,7 @@ void response_parser::end_of_headers() {
     if (status >= 100 && status < 200) {
         // An interim response (100 Continue): the real one follows.
         result_.headers.clear();
-        header_bytes_ = 0;
+        head_.next_message();
         framing_ = {};
         set_state(state::status_line);
         return;

@@ -150,12 +150,12 @@ std::string_view content_type_for(std::string_view filename) noexcept {
 server_channel::server_channel(asyncore::socket sock, const router& routes, const server_options& options,
                                service_stats* stats)
     : service_connection("http", stats, std::move(sock)), routes_(routes), options_(options),
-      parser_(options.limits()) {
+      parser_(options.limits) {
     setup();
 }
 
 server_channel::server_channel(const router& routes, const server_options& options, service_stats* stats)
-    : service_connection("http", stats), routes_(routes), options_(options), parser_(options.limits()) {
+    : service_connection("http", stats), routes_(routes), options_(options), parser_(options.limits) {
     setup();
 }
 

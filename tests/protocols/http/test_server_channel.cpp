@@ -372,7 +372,7 @@ BOOST_AUTO_TEST_CASE(headers_too_large_get_431) {
 }
 
 BOOST_AUTO_TEST_CASE(body_too_large_gets_413_before_the_body_is_sent) {
-    options.max_body = 100;
+    options.limits.max_body = 100;
     conversation c(*this);
     c.send("POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 101\r\n\r\n");
     const auto r = http_test::split_responses(c.out);
@@ -414,8 +414,8 @@ BOOST_DATA_TEST_CASE_F(fixture, random_input_gives_well_formed_answers, bdata::x
         default: input.insert(at, fragments[rng() % fragments.size()]); break;
         }
     }
-    options.max_header_bytes = 2048;
-    options.max_request_line = 256;
+    options.limits.max_header_bytes = 2048;
+    options.limits.max_request_line = 256;
     conversation c(*this);
     BOOST_CHECK_NO_THROW(for (auto piece : http_test::random_cut(input, static_cast<std::uint32_t>(seed))) c.send(piece));
     // The client is done sending (read EOF): requests still waiting behind a file are answered now.

@@ -30,27 +30,60 @@ struct parser_limits {
 };
 
 namespace detail {
-// One line collected from the framer's pieces, with a bound that holds while it arrives.
-class line_buffer {
+// The head of one message — its start line (request or status line) and its header lines — collected from the
+// framer's pieces and bounded by parser_limits while it arrives. The request and the response parser share it, so
+// each bound is defined and checked in one place; each parser turns an overflow into its own error (414/431 on the
+// server, a refused response on the client).
+class head_reader {
 public:
+    enum class overflow { none, start_line, header_bytes };
+
+    explicit head_reader(const parser_limits& limits) noexcept : limits_(limits) {}
+
+    // A piece of the start line; its end (the line then holds all of it, without the CR of a CRLF).
+    overflow start_line_piece(std::string_view piece) {
+        // +1: the CR of a CRLF ending is still in the line here.
+        return append(piece, limits_.max_request_line + 1) ? overflow::none : overflow::start_line;
+    }
+    overflow start_line_end() const noexcept {
+        return line().size() > limits_.max_request_line ? overflow::start_line : overflow::none;
+    }
+    // A piece of a header line; its end (the line ending counts as a byte, so that empty-name lines cannot go on
+    // for ever).
+    overflow header_piece(std::string_view piece) {
+        header_bytes_ += piece.size();
+        if (header_bytes_ > limits_.max_header_bytes || !append(piece, limits_.max_header_bytes + 1))
+            return overflow::header_bytes;
+        return overflow::none;
+    }
+    overflow header_line_end() noexcept {
+        ++header_bytes_;
+        return header_bytes_ > limits_.max_header_bytes ? overflow::header_bytes : overflow::none;
+    }
+
+    // The line collected so far without one trailing CR; valid until the next clear_line()/piece.
+    std::string_view line() const noexcept {
+        std::string_view l = line_;
+        if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+        return l;
+    }
+    void clear_line() noexcept { line_.clear(); } // keeps the capacity: one allocation serves line after line
+    // The next message's head starts (keep-alive, or a final response after a 1xx).
+    void next_message() noexcept { header_bytes_ = 0; }
+    // Gives the line's memory back (a failed parser keeps nothing).
+    void release() noexcept { std::string().swap(line_); }
+
+private:
     // False (and nothing kept) when the line would pass limit bytes.
     bool append(std::string_view piece, std::size_t limit) {
         if (piece.size() > limit || line_.size() > limit - piece.size()) return false;
         line_.append(piece);
         return true;
     }
-    // The line without one trailing CR; valid until the next clear()/append().
-    std::string_view line() const noexcept {
-        std::string_view l = line_;
-        if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
-        return l;
-    }
-    std::size_t size() const noexcept { return line_.size(); }
-    void clear() noexcept { line_.clear(); } // keeps the capacity: one allocation serves line after line
-    void release() noexcept { std::string().swap(line_); }
 
-private:
+    parser_limits limits_;
     std::string line_;
+    std::size_t header_bytes_ = 0;
 };
 } // namespace detail
 
@@ -87,6 +120,7 @@ public:
 
 private:
     void fail(int status, std::string reason);
+    void fail_head(detail::head_reader::overflow o);
     void request_line_done(std::string_view line);
     void headers_done();
     void set_state(state s);
@@ -95,8 +129,7 @@ private:
     state state_ = state::request_line;
     terminator term_;
     std::uint64_t term_version_ = 0;
-    detail::line_buffer line_;
-    std::size_t header_bytes_ = 0;
+    detail::head_reader head_;
     framing_fields framing_;
     request req_;
     int error_status_ = 0;
@@ -171,18 +204,17 @@ public:
 
 private:
     void fail(std::string why);
+    void fail_head(detail::head_reader::overflow o);
     void status_line_done(std::string_view line);
     void end_of_headers();
     void body_bytes(std::string_view data);
     void set_state(state s);
 
-    parser_limits limits_;
     bool head_request_;
     state state_ = state::status_line;
     terminator term_;
     std::uint64_t term_version_ = 0;
-    detail::line_buffer line_;
-    std::size_t header_bytes_ = 0;
+    detail::head_reader head_;
     framing_fields framing_;
     std::uint64_t remaining_ = 0;
     response_result result_;

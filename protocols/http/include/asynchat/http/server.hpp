@@ -74,9 +74,9 @@ private:
 };
 
 struct server_options {
-    std::size_t max_request_line = 8192;            // longer: 414
-    std::size_t max_header_bytes = 65536;           // all header lines together; more: 431
-    std::size_t max_body = 16u << 20;               // largest Content-Length accepted; more: 413
+    // What one request may hold (the request parser's bounds, parser.hpp): a longer request line gets 414, more
+    // header fields 431, a larger Content-Length 413.
+    parser_limits limits;
     std::chrono::duration<double> idle_timeout{30}; // seconds without traffic before the connection closes; 0: never
     // From the first byte of a request (blank lines before it included) until its header fields are complete: a
     // client slower than this gets 408 and the connection closes. The idle timeout cannot catch a client that
@@ -87,8 +87,6 @@ struct server_options {
     // the server buffer without bound. A body streamed from a producer (a file) holds the next request back the
     // same way until it is sent, so a pipelining client cannot make the server hold one open file per request.
     std::size_t max_pending_output = 4u << 20;
-
-    parser_limits limits() const noexcept { return {max_request_line, max_header_bytes, max_body}; }
 };
 
 // One connection. Counts into stats when not null: connections, messages (requests), errors (requests refused by
