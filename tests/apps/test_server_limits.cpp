@@ -196,6 +196,21 @@ BOOST_DATA_TEST_CASE(echo_idle_timeout_closes_a_silent_client, bdata::make(test_
 // Slowloris: a request line and headers dribbled one byte at a time, each byte soon enough to keep the idle
 // timer content forever. The header deadline (--header-timeout) answers 408 and closes, counted from the first
 // byte; a client whose requests are whole is not touched by it, however long its connection lives.
+// --max-headers binds the request parser's max_header_lines: past it the request gets 431 and the connection closes.
+BOOST_AUTO_TEST_CASE(http_max_headers_refuses_one_header_line_too_many) {
+    big_site site;
+    server s(server::command("http", test_support::backends().front(), {"--root", site.root(), "--max-headers", "2"}));
+    fd ok = connect_loopback(s.port());
+    BOOST_REQUIRE(send_all(ok.get(), "HEAD /big.bin HTTP/1.0\r\nHost: x\r\nA: 1\r\n\r\n"));
+    BOOST_TEST(recv_to_end(ok.get()).data.starts_with("HTTP/1.0 200 "));
+    fd over = connect_loopback(s.port());
+    BOOST_REQUIRE(send_all(over.get(), "HEAD /big.bin HTTP/1.0\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n"));
+    const received r = recv_to_end(over.get());
+    BOOST_TEST(r.data.starts_with("HTTP/1.0 431 "), r.data);
+    BOOST_TEST(r.end == ending::eof);
+    s.stop();
+}
+
 BOOST_DATA_TEST_CASE(http_header_timeout_stops_slowloris, bdata::make(test_support::backends()), backend) {
     big_site site;
     server s(server::command("http", backend,

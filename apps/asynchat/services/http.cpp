@@ -70,6 +70,10 @@ public:
                        "most bytes of header fields per request; more get 431")
             ->check(at_least_one)
             ->capture_default_str();
+        cmd.add_option("--max-headers", options_.limits.max_header_lines,
+                       "most header field lines per request; more get 431")
+            ->check(at_least_one)
+            ->capture_default_str();
         add_seconds_option(cmd, "--idle-timeout", options_.idle_timeout,
                            "seconds without traffic before a connection is closed (0: never)");
         add_seconds_option(cmd, "--header-timeout", options_.header_timeout,

@@ -57,7 +57,9 @@ void request_parser::fail(int status, std::string reason) {
 }
 
 // A header bound crossed: 431 (RFC 6585 §5).
-void request_parser::fail_head(detail::head_reader::overflow) { fail(431, "header fields too large"); }
+void request_parser::fail_head(detail::head_reader::overflow o) {
+    fail(431, o == overflow::header_lines ? "too many header fields" : "header fields too large");
+}
 
 void request_parser::collect_incoming_data(std::string_view data) {
     switch (state_) {
@@ -295,7 +297,9 @@ void response_parser::fail(std::string why) {
     set_state(state::failed);
 }
 
-void response_parser::fail_head(detail::head_reader::overflow) { fail("response header fields too large"); }
+void response_parser::fail_head(detail::head_reader::overflow o) {
+    fail(o == overflow::header_lines ? "too many response header fields" : "response header fields too large");
+}
 
 void response_parser::body_bytes(std::string_view data) {
     if (on_body)

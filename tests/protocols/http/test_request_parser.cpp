@@ -225,6 +225,25 @@ BOOST_AUTO_TEST_CASE(headers_too_large_are_refused_before_they_end) {
     BOOST_TEST(one.error_status() == 431);
 }
 
+// The count of header lines is bounded as well as their bytes: 100 by default (as nginx and http.client), 431
+// past it, in one read or line by line; the blank line ending the head is not counted, and the count starts again
+// with each request of a keep-alive connection.
+BOOST_DATA_TEST_CASE(header_lines_past_max_header_lines_get_431, bdata::make({0u, 1u, 7u}), segment) {
+    std::string head = "GET / HTTP/1.1\r\nHost: h\r\n";
+    for (int i = 1; i < 100; ++i) head += "X-" + std::to_string(i) + ": v\r\n";
+    auto at_limit = read(head + "\r\n" + head + "\r\n", segment);
+    BOOST_TEST(at_limit.requests().size() == 2u);
+    BOOST_TEST(!at_limit.failed());
+    auto over = read(head + "X-100: v\r\n\r\n", segment);
+    BOOST_TEST(over.failed());
+    BOOST_TEST(over.error_status() == 431);
+    BOOST_TEST(over.parser().error_reason() == "too many header fields");
+    parser_limits three;
+    three.max_header_lines = 3;
+    BOOST_TEST(read("GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", segment, three).requests().size() == 1u);
+    BOOST_TEST(read("GET / HTTP/1.0\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", segment, three).error_status() == 431);
+}
+
 BOOST_AUTO_TEST_CASE(body_too_large_is_refused_before_the_body_arrives) {
     parser_limits limits;
     limits.max_body = 10;

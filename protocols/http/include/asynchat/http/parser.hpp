@@ -26,6 +26,9 @@ namespace asynchat::http {
 struct parser_limits {
     std::size_t max_request_line = 8192;    // bytes of the request (or status) line, without its ending
     std::size_t max_header_bytes = 65536;   // bytes of all header lines of one message together
+    // Header field lines of one message (nginx, and Python's http.client, bound the count too: a thousand tiny
+    // fields fit in the byte bound and cost a parse and a vector slot each).
+    std::size_t max_header_lines = 100;
     std::uint64_t max_body = 16u << 20;     // largest Content-Length accepted (server side)
 };
 
@@ -36,7 +39,7 @@ namespace detail {
 // server, a refused response on the client).
 class head_reader {
 public:
-    enum class overflow { none, start_line, header_bytes };
+    enum class overflow { none, start_line, header_bytes, header_lines };
 
     explicit head_reader(const parser_limits& limits) noexcept : limits_(limits) {}
 
@@ -58,7 +61,10 @@ public:
     }
     overflow header_line_end() noexcept {
         ++header_bytes_;
-        return header_bytes_ > limits_.max_header_bytes ? overflow::header_bytes : overflow::none;
+        if (header_bytes_ > limits_.max_header_bytes) return overflow::header_bytes;
+        // The empty line that ends the head is not a field.
+        if (!line().empty() && ++header_lines_ > limits_.max_header_lines) return overflow::header_lines;
+        return overflow::none;
     }
 
     // The line collected so far without one trailing CR; valid until the next clear_line()/piece.
@@ -69,7 +75,10 @@ public:
     }
     void clear_line() noexcept { line_.clear(); } // keeps the capacity: one allocation serves line after line
     // The next message's head starts (keep-alive, or a final response after a 1xx).
-    void next_message() noexcept { header_bytes_ = 0; }
+    void next_message() noexcept {
+        header_bytes_ = 0;
+        header_lines_ = 0;
+    }
     // Gives the line's memory back (a failed parser keeps nothing).
     void release() noexcept { std::string().swap(line_); }
 
@@ -84,6 +93,7 @@ private:
     parser_limits limits_;
     std::string line_;
     std::size_t header_bytes_ = 0;
+    std::size_t header_lines_ = 0;
 };
 } // namespace detail
 
