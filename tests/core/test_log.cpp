@@ -9,27 +9,11 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "log_capture.hpp"
+
 #include <asyncore/asyncore.hpp>
 
-namespace {
-
-struct recording_sink final : asyncore::log_sink {
-    std::vector<std::pair<asyncore::log_level, std::string>> lines;
-    void write(asyncore::log_level level, std::string_view line) override { lines.emplace_back(level, line); }
-};
-
-// Installs a recording sink for the test's duration, then puts back what was there.
-struct installed_sink {
-    std::shared_ptr<recording_sink> sink = std::make_shared<recording_sink>();
-    std::shared_ptr<asyncore::log_sink> previous = asyncore::set_log_sink(sink);
-    asyncore::log_level level = asyncore::get_log_level();
-    ~installed_sink() {
-        asyncore::set_log_sink(previous);
-        asyncore::set_log_level(level);
-    }
-};
-
-} // namespace
+using test_support::installed_sink;
 
 BOOST_AUTO_TEST_SUITE(log_facility)
 

@@ -12,6 +12,8 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include "log_capture.hpp"
+
 #include <asyncore/log.hpp>
 #include <asyncore/ref.hpp>
 #include <asynchat/echo/server.hpp>
@@ -21,20 +23,9 @@
 namespace bdata = boost::unit_test::data;
 using asynchat::echo::echo_channel;
 using asynchat::echo::echo_options;
+using test_support::installed_sink;
 
 namespace {
-
-struct recording_sink final : asyncore::log_sink {
-    std::vector<std::pair<asyncore::log_level, std::string>> lines;
-    void write(asyncore::log_level level, std::string_view line) override { lines.emplace_back(level, line); }
-};
-
-// A recording log sink for the test's duration.
-struct installed_sink {
-    std::shared_ptr<recording_sink> sink = std::make_shared<recording_sink>();
-    std::shared_ptr<asyncore::log_sink> previous = asyncore::set_log_sink(sink);
-    ~installed_sink() { asyncore::set_log_sink(previous); }
-};
 
 // Closed, as a socket-less channel shows it: its account with the service is released.
 template <class Channel>
