@@ -1,4 +1,4 @@
-// `asynchat serve chat` (apps/asynchat/serve_chat.cpp), driven from outside as a user would, on every backend:
+// `asynchat serve chat` (apps/asynchat/services/chat.cpp), driven from outside as a user would, on every backend:
 // spawned with arguments, talked to over loopback by plain blocking sockets, stopped with SIGTERM (exit status 0
 // required, so that a sanitizer report in the server fails the test whose traffic caused it). Every wait is a
 // read with the hang guard as its deadline; nothing sleeps to synchronise.
