@@ -366,6 +366,13 @@ std::size_t socket_map::dispatch(std::span<const fired_event> fired) {
     events.swap(pending_);
     events.clear();
     for (const auto& f : fired) {
+        // Before any handler has run, every event is for a registration the map holds: a backend reports only
+        // the fds registered with it, and the map removes an fd's registration before its slot changes hands.
+        ASYNCORE_ASSERT(f.fd >= 0 && static_cast<std::size_t>(f.fd) < slots_.size() &&
+                            slots_[static_cast<std::size_t>(f.fd)].channel &&
+                            slots_[static_cast<std::size_t>(f.fd)].channel->registered_interest_ != 0,
+                        "a backend reports events only for the fds registered with it");
+        ASYNCORE_ASSERT(f.events != 0, "an event has some bit set");
         if (f.fd < 0 || static_cast<std::size_t>(f.fd) >= slots_.size()) continue;
         const auto& s = slots_[static_cast<std::size_t>(f.fd)];
         if (s.channel) events.push_back({f.fd, s.generation, f.events});
