@@ -184,22 +184,30 @@ void asio_poller::on_read(int fd, std::uint64_t generation, const boost::system:
 void asio_poller::deliver(int fd, std::uint64_t generation, std::size_t n, bool eof) {
     // The handlers may close this channel (which frees its entry's buffer) or open others (which can move
     // entries_), so the buffer is held here and the entry looked up again afterwards.
-    std::unique_ptr<char[]> buffer = std::move(entries_[static_cast<std::size_t>(fd)].read_buffer);
-    const std::uint64_t reader = entries_[static_cast<std::size_t>(fd)].reader;
-    // exit_now from a handler leaves the loop: the next wait starts what the channel still wants.
-    auto on_exit = [&] {
-        entry& e = entries_[static_cast<std::size_t>(fd)];
-        if (e.generation != generation) return;
-        if (!e.read_buffer) e.read_buffer = std::move(buffer);
-        rearm_.push_back(fd);
-    };
+    entry& before = entries_[static_cast<std::size_t>(fd)];
+    std::unique_ptr<char[]> buffer = std::move(before.read_buffer);
+    const std::uint64_t reader = before.reader;
+    // The next read starts here, inside the completion handler, so that the descriptor never goes without a read
+    // queued and Asio never re-registers it: usually Asio's speculative read finds nothing and the read waits in
+    // the reactor for the next edge. The registered interest is the one from before the handler ran, so the map
+    // is asked whether the channel still reads (a handler that paused it must not get another read in this
+    // pass): bytes_received's answer. After the EOF, after a read that was the second this pass (a peer that keeps
+    // the socket full must not hold the loop in one pass), or for a channel that stopped reading, the read is
+    // started after the pass instead, with the interest the handlers left.
+    const bool may_read_on = !eof && before.read_pass != pass_ && (before.interest & POLLIN);
+    bool reads_on = false;
     try {
         if (eof)
             sink_->peer_closed(fd, reader);
         else
-            sink_->bytes_received(fd, reader, std::span<const char>(buffer.get(), n));
+            reads_on = sink_->bytes_received(fd, reader, std::span<const char>(buffer.get(), n), may_read_on);
     } catch (...) {
-        on_exit();
+        // exit_now from a handler leaves the loop: the next wait starts what the channel still wants.
+        entry& e = entries_[static_cast<std::size_t>(fd)];
+        if (e.generation == generation) {
+            if (!e.read_buffer) e.read_buffer = std::move(buffer);
+            rearm_.push_back(fd);
+        }
         throw;
     }
     note_activity();
@@ -214,30 +222,12 @@ void asio_poller::deliver(int fd, std::uint64_t generation, std::size_t n, bool 
         }
         e.read_buffer = std::move(buffer);
     }
-    // The next read starts here, inside the completion handler, so that the descriptor never goes without a read
-    // queued and Asio never re-registers it: usually Asio's speculative read finds nothing and the read waits in
-    // the reactor for the next edge. The registered interest is the one from before the handler ran, so the map
-    // is asked whether the channel still reads (a handler that paused it must not get another read in this
-    // pass). After the EOF, after a read that was the second this pass (a peer that keeps the socket full must
-    // not hold the loop in one pass), or for a channel that stopped reading, the read is started after the pass
-    // instead, with the interest the handlers left.
-    if (!eof && e.read_pass != pass_ && (e.interest & POLLIN) && !(e.armed & POLLIN)) {
-        bool reads = false;
-        try {
-            reads = sink_->reading(fd, reader);
-        } catch (...) {
-            on_exit();
-            throw;
-        }
-        entry& now = entries_[static_cast<std::size_t>(fd)]; // reading() may have run handle_error
-        if (now.generation != generation) return;
-        if (reads && (now.interest & POLLIN) && !(now.armed & POLLIN)) {
-            now.read_pass = pass_;
-            start_read(fd);
-            return;
-        }
+    if (reads_on && e.read_pass != pass_ && (e.interest & POLLIN) && !(e.armed & POLLIN)) {
+        e.read_pass = pass_;
+        start_read(fd);
     }
-    rearm_.push_back(fd);
+    else
+        rearm_.push_back(fd);
 }
 
 std::span<const asyncore::fired_event> asio_poller::collect() {

@@ -202,14 +202,14 @@ std::size_t socket_map::run_pass(std::chrono::duration<double> timeout, std::str
 // wait is copied (into the slot's parked_input).
 
 std::uint64_t socket_map::completion_port::transport_reader(int fd) noexcept { return map.transport_reader(fd); }
-void socket_map::completion_port::bytes_received(int fd, std::uint64_t reader, std::span<const char> bytes) {
-    map.received(fd, reader, bytes);
+bool socket_map::completion_port::bytes_received(int fd, std::uint64_t reader, std::span<const char> bytes,
+                                                 bool ask_more) {
+    return map.received(fd, reader, bytes, ask_more);
 }
 void socket_map::completion_port::peer_closed(int fd, std::uint64_t reader) { map.input_ended(fd, reader); }
 void socket_map::completion_port::read_failed(int fd, std::uint64_t reader, int err) {
     map.read_failed(fd, reader, err);
 }
-bool socket_map::completion_port::reading(int fd, std::uint64_t reader) { return map.reading(fd, reader); }
 
 std::uint64_t socket_map::transport_reader(int fd) noexcept {
     dispatcher* d = get(fd);
@@ -233,12 +233,22 @@ socket_map::slot* socket_map::reader_slot(int fd, std::uint64_t reader) noexcept
     return &s;
 }
 
+// The one place readable() is asked for a completion read: a throw is the channel's error (handle_error,
+// handle_close for a disconnect), and exit_now leaves the loop, as from any handler. (The exception's way is out
+// of line: the hot path is the one virtual call.)
 bool socket_map::takes_input(dispatcher& d, std::uint64_t reader) {
-    bool reads = false;
-    // The one place readable() is asked for a completion read: a throw is the channel's error (handle_error,
-    // handle_close for a disconnect), and exit_now leaves the loop, as from any handler.
-    detail::guarded(d, [&] { reads = d.readable(); });
+    bool reads;
+    try {
+        reads = d.readable();
+    } catch (...) {
+        reads = readable_failed(d);
+    }
     return reads && d.generation_ == reader;
+}
+
+bool socket_map::readable_failed(dispatcher& d) {
+    detail::guarded(d, [] { throw; }); // the exception being handled, under the loop's rules
+    return false;
 }
 
 void socket_map::park(slot& s, std::span<const char> bytes, bool end) {
@@ -258,16 +268,16 @@ void socket_map::unpark(slot& s) noexcept {
     s.parked.reset();
 }
 
-void socket_map::received(int fd, std::uint64_t reader, std::span<const char> bytes) {
+bool socket_map::received(int fd, std::uint64_t reader, std::span<const char> bytes, bool ask_more) {
     ASYNCORE_ASSERT(!bytes.empty(), "an empty read is the end of input, reported as such");
     slot* s = reader_slot(fd, reader);
-    if (!s) return;
+    if (!s) return false;
     ref<dispatcher> channel = s->channel;
     if (s->parked) {
         // Behind what already waits: handed on with it, in order, when the channel's interest is next applied.
         park(*s, bytes, false);
         mark_dirty(*channel);
-        return;
+        return false;
     }
     bool reads = false;
     try {
@@ -281,14 +291,18 @@ void socket_map::received(int fd, std::uint64_t reader, std::span<const char> by
         throw;
     }
     // handle_error may have closed it (its input goes with it) or opened others (slots_ may have moved).
-    if (channel->generation_ != reader) return;
+    if (channel->generation_ != reader) return false;
     if (!reads) {
         park(slots_[static_cast<std::size_t>(fd)], bytes, false);
         mark_dirty(*channel); // asked again before the next wait: its interest drops POLLIN, or the bytes go on
-        return;
+        return false;
     }
     detail::guarded(*channel, [&] { channel->handle_received(std::string_view(bytes.data(), bytes.size())); });
-    if (channel->registered()) mark_dirty(*channel);
+    if (!channel->registered()) return false;
+    mark_dirty(*channel);
+    // Asked for a backend about to start the next read (a nested pass in the handler may have parked input).
+    return ask_more && channel->generation_ == reader && !slots_[static_cast<std::size_t>(fd)].parked &&
+           takes_input(*channel, reader);
 }
 
 void socket_map::input_ended(int fd, std::uint64_t reader) {
@@ -325,13 +339,6 @@ void socket_map::read_failed(int fd, std::uint64_t reader, int err) {
     ref<dispatcher> channel = s->channel;
     detail::guarded(*channel, [&] { throw std::system_error(err, std::system_category(), "read"); });
     if (channel->registered()) mark_dirty(*channel);
-}
-
-bool socket_map::reading(int fd, std::uint64_t reader) {
-    slot* s = reader_slot(fd, reader);
-    if (!s || s->parked) return false;
-    ref<dispatcher> channel = s->channel;
-    return takes_input(*channel, reader);
 }
 
 // Called by apply_interest once readable() has said yes: hands on one step of what waits — the bytes, or, when

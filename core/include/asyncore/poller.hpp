@@ -64,15 +64,15 @@ class completion_sink {
 public:
     // The registration of the channel on fd if it takes its input from the transport now, else 0. Runs no handler.
     virtual std::uint64_t transport_reader(int fd) noexcept = 0;
-    // Bytes read for the channel (handle_received). Not empty: an empty read is the end of input.
-    virtual void bytes_received(int fd, std::uint64_t reader, std::span<const char> bytes) = 0;
+    // Bytes read for the channel (handle_received). Not empty: an empty read is the end of input. With ask_more,
+    // for a backend that starts the next read from this completion (Asio), it then says whether the channel takes
+    // more input now: still registered, nothing waiting for it, and readable() (under the rule above; a throw says
+    // no). Without, it returns false and asks nothing.
+    virtual bool bytes_received(int fd, std::uint64_t reader, std::span<const char> bytes, bool ask_more) = 0;
     // The peer shut its side: the end of input (handle_close, as a recv of 0 would).
     virtual void peer_closed(int fd, std::uint64_t reader) = 0;
     // A read failed with errno err: handle_close for a disconnect, handle_error otherwise.
     virtual void read_failed(int fd, std::uint64_t reader, int err) = 0;
-    // For a backend that starts the next read from the completion of the last (Asio): whether the channel takes
-    // input now — still registered, nothing waiting for it, and readable() (under the rule above; a throw says no).
-    virtual bool reading(int fd, std::uint64_t reader) = 0;
 
 protected:
     ~completion_sink() = default;

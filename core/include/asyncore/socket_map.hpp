@@ -90,10 +90,9 @@ private:
     struct completion_port final : completion_sink {
         explicit completion_port(socket_map& m) noexcept : map(m) {}
         std::uint64_t transport_reader(int fd) noexcept override;
-        void bytes_received(int fd, std::uint64_t reader, std::span<const char> bytes) override;
+        bool bytes_received(int fd, std::uint64_t reader, std::span<const char> bytes, bool ask_more) override;
         void peer_closed(int fd, std::uint64_t reader) override;
         void read_failed(int fd, std::uint64_t reader, int err) override;
-        bool reading(int fd, std::uint64_t reader) override;
         socket_map& map;
     };
     struct pending_event {
@@ -115,13 +114,13 @@ private:
     std::uint64_t transport_reader(int fd) noexcept;
     slot* reader_slot(int fd, std::uint64_t reader) noexcept;
     bool takes_input(dispatcher& d, std::uint64_t reader);
+    bool readable_failed(dispatcher& d);
     void park(slot& s, std::span<const char> bytes, bool end);
     void unpark(slot& s) noexcept;
     void hand_on_parked(dispatcher& d);
-    void received(int fd, std::uint64_t reader, std::span<const char> bytes);
+    bool received(int fd, std::uint64_t reader, std::span<const char> bytes, bool ask_more);
     void input_ended(int fd, std::uint64_t reader);
     void read_failed(int fd, std::uint64_t reader, int err);
-    bool reading(int fd, std::uint64_t reader);
 
     std::vector<slot> slots_;
     std::size_t count_ = 0;

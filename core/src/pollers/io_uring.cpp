@@ -450,7 +450,7 @@ private:
         const std::uint64_t reader = e.reader;
         if (c.res > 0) {
             ASYNCORE_ASSERT(has_buffer, "a recv that read bytes names the buffer they are in");
-            if (has_buffer) sink_->bytes_received(fd, reader, {data(bid), static_cast<std::size_t>(c.res)});
+            if (has_buffer) sink_->bytes_received(fd, reader, {data(bid), static_cast<std::size_t>(c.res)}, false);
         } else if (c.res == 0) {
             sink_->peer_closed(fd, reader);
         } else if (c.res != -ENOBUFS && c.res != -ECANCELED) {
