@@ -2,10 +2,7 @@
 
 #include <poll.h>
 
-#include <boost/asio/post.hpp>
-
-#include <asyncore/dispatcher.hpp>
-#include <asyncore/socket_map.hpp>
+#include <cassert>
 
 namespace asynchat::asio_transport {
 
@@ -29,6 +26,7 @@ asio_poller::~asio_poller() {
 void asio_poller::add(int fd, unsigned interest) {
     if (static_cast<std::size_t>(fd) >= entries_.size()) entries_.resize(static_cast<std::size_t>(fd) + 1);
     entry& e = entries_[static_cast<std::size_t>(fd)];
+    assert(interest != 0 && !e.descriptor && "the loop adds an fd, with some interest, only while it is not registered");
     // Non-owning: the channel's socket owns the fd; remove() releases it before the channel closes it.
     e.descriptor = std::make_unique<boost::asio::posix::stream_descriptor>(*io_, fd);
     e.generation = next_generation_++;
@@ -37,18 +35,18 @@ void asio_poller::add(int fd, unsigned interest) {
     e.fired = 0;
     e.transport_reads = false;
     e.had_input = false;
-    e.parked = 0;
-    e.parked_eof = false;
-    e.delivery_posted = false;
+    e.reader = 0;
     e.read_pass = 0;
     arm(fd);
 }
 
 void asio_poller::modify(int fd, unsigned interest) {
     entry& e = entries_[static_cast<std::size_t>(fd)];
+    assert(interest != 0 && e.descriptor && "modify: a registered fd, to some interest (else remove)");
     e.interest = interest;
     // A wait no longer wanted is left to complete; its event is dropped then (cancelling would cancel all).
-    // A read no longer wanted is left to complete too: its bytes are parked until the channel is readable again.
+    // A read no longer wanted is left to complete too: its bytes go to the map, which keeps them for the channel
+    // until it is readable again.
     e.fired &= interest | POLLERR;
     arm(fd);
 }
@@ -63,11 +61,9 @@ void asio_poller::remove(int fd) noexcept {
     e.descriptor.reset();
     e.read_buffer.reset();
     e.read_capacity = 0;
-    e.parked = 0;
-    e.parked_eof = false;
-    e.delivery_posted = false;
     e.transport_reads = false;
     e.had_input = false;
+    e.reader = 0;
     e.generation = 0;
     e.interest = e.armed = e.fired = 0;
 }
@@ -82,7 +78,6 @@ void asio_poller::reset_descriptor(int fd) {
     e.descriptor = std::make_unique<boost::asio::posix::stream_descriptor>(*io_, fd);
     e.generation = next_generation_++;
     e.armed = 0;
-    e.delivery_posted = false;
 }
 
 void asio_poller::arm(int fd) {
@@ -100,27 +95,16 @@ void asio_poller::arm(int fd) {
     // out-of-band data. A wait_error started before the channel connected is taken back with the descriptor.
     bool reads_through_asio = e.transport_reads;
     if (design_ == design::completion && !reads_through_asio) {
-        const asyncore::dispatcher* channel = map_ ? map_->get(fd) : nullptr;
-        if (channel && channel->wants_transport_reads()) {
+        if (const std::uint64_t reader = sink_ ? sink_->transport_reader(fd) : 0) {
             if (e.armed & POLLPRI) reset_descriptor(fd);
             reads_through_asio = true;
+            e.reader = reader;
             // Asio reads for it once it has had input — so a connection that never speaks holds no read buffer —
             // and only between two waits, so that a wait and a read are never both in flight.
             if (e.had_input && !(e.armed & POLLIN)) e.transport_reads = true;
         }
     }
-    if (e.transport_reads && (e.interest & POLLIN)) {
-        if (e.parked || e.parked_eof) {
-            if (!e.delivery_posted) {
-                e.delivery_posted = true;
-                boost::asio::post(*io_, [this, alive = alive_, fd, generation = e.generation] {
-                    if (*alive) deliver_parked(fd, generation);
-                });
-            }
-        }
-        else if (!(e.armed & POLLIN))
-            start_read(fd);
-    }
+    if (e.transport_reads && (e.interest & POLLIN) && !(e.armed & POLLIN)) start_read(fd);
     for (const auto& w : waits) {
         if (reads_through_asio && w.bit == POLLPRI) continue;
         if (e.transport_reads && w.bit == POLLIN) continue;
@@ -181,57 +165,51 @@ void asio_poller::on_read(int fd, std::uint64_t generation, const boost::system:
     if (static_cast<std::size_t>(fd) >= entries_.size()) return;
     entry& e = entries_[static_cast<std::size_t>(fd)];
     if (e.generation != generation) return;
+    assert(e.transport_reads && e.reader != 0 && (e.armed & POLLIN) && "a read completes only where one was started");
     e.armed &= ~POLLIN;
     if (ec == boost::asio::error::operation_aborted) return;
     const bool eof = ec == boost::asio::error::eof || (!ec && n == 0);
     if (ec && !eof) {
         // An error is reported whatever the interest, as epoll reports EPOLLERR.
-        map_->deliver_error(fd, ec.value());
-        if (entries_[static_cast<std::size_t>(fd)].generation == generation) rearm_.push_back(fd);
+        rearm_.push_back(fd); // first: handle_error may throw exit_now (arm_waiting skips an fd since removed)
+        sink_->read_failed(fd, e.reader, ec.value());
         note_activity();
         return;
     }
-    if (!(e.interest & POLLIN)) {
-        // The channel stopped reading (say, output backpressure) after this read began: its bytes wait for it,
-        // as they would have waited in the socket.
-        e.parked = n;
-        e.parked_eof = eof;
-        return;
-    }
-    deliver(fd, generation, n, eof);
-}
-
-bool asio_poller::channel_readable(int fd) noexcept {
-    asyncore::dispatcher* channel = map_ ? map_->get(fd) : nullptr;
-    if (!channel) return false;
-    try {
-        return channel->readable();
-    } catch (...) {
-        return false; // the map asks again when it re-evaluates the interest, and hands the error to the channel
-    }
-}
-
-void asio_poller::deliver_parked(int fd, std::uint64_t generation) {
-    if (static_cast<std::size_t>(fd) >= entries_.size()) return;
-    entry& e = entries_[static_cast<std::size_t>(fd)];
-    if (e.generation != generation) return;
-    e.delivery_posted = false;
-    if (!(e.interest & POLLIN) || !(e.parked || e.parked_eof)) return; // not readable again after all
-    const std::size_t n = e.parked;
-    const bool eof = e.parked_eof;
-    e.parked = 0;
-    e.parked_eof = false;
+    // Whether the channel still reads (it may have stopped after this read began, say for output backpressure) is
+    // the map's to judge: what it does not take now, it keeps for the channel.
     deliver(fd, generation, n, eof);
 }
 
 void asio_poller::deliver(int fd, std::uint64_t generation, std::size_t n, bool eof) {
     // The handlers may close this channel (which frees its entry's buffer) or open others (which can move
     // entries_), so the buffer is held here and the entry looked up again afterwards.
-    std::unique_ptr<char[]> buffer = std::move(entries_[static_cast<std::size_t>(fd)].read_buffer);
-    if (eof)
-        map_->deliver_eof(fd);
-    else
-        map_->deliver_received(fd, std::string_view(buffer.get(), n));
+    entry& before = entries_[static_cast<std::size_t>(fd)];
+    std::unique_ptr<char[]> buffer = std::move(before.read_buffer);
+    const std::uint64_t reader = before.reader;
+    // The next read starts here, inside the completion handler, so that the descriptor never goes without a read
+    // queued and Asio never re-registers it: usually Asio's speculative read finds nothing and the read waits in
+    // the reactor for the next edge. The registered interest is the one from before the handler ran, so the map
+    // is asked whether the channel still reads (a handler that paused it must not get another read in this
+    // pass): bytes_received's answer. After the EOF, after a read that was the second this pass (a peer that keeps
+    // the socket full must not hold the loop in one pass), or for a channel that stopped reading, the read is
+    // started after the pass instead, with the interest the handlers left.
+    const bool may_read_on = !eof && before.read_pass != pass_ && (before.interest & POLLIN);
+    bool reads_on = false;
+    try {
+        if (eof)
+            sink_->peer_closed(fd, reader);
+        else
+            reads_on = sink_->bytes_received(fd, reader, std::span<const char>(buffer.get(), n), may_read_on);
+    } catch (...) {
+        // exit_now from a handler leaves the loop: the next wait starts what the channel still wants.
+        entry& e = entries_[static_cast<std::size_t>(fd)];
+        if (e.generation == generation) {
+            if (!e.read_buffer) e.read_buffer = std::move(buffer);
+            rearm_.push_back(fd);
+        }
+        throw;
+    }
     note_activity();
     entry& e = entries_[static_cast<std::size_t>(fd)];
     if (e.generation != generation) return;
@@ -244,14 +222,7 @@ void asio_poller::deliver(int fd, std::uint64_t generation, std::size_t n, bool 
         }
         e.read_buffer = std::move(buffer);
     }
-    // The next read starts here, inside the completion handler, so that the descriptor never goes without a read
-    // queued and Asio never re-registers it: usually Asio's speculative read finds nothing and the read waits in
-    // the reactor for the next edge. The registered interest is the one from before the handler ran, so the
-    // channel is asked itself whether it still reads (a handler that paused it must not get another read in
-    // this pass). After the EOF, after a read that was the second this pass (a peer that keeps the socket full
-    // must not hold the loop in one pass), or for a channel that stopped reading, the read is started after the
-    // pass instead, with the interest the handlers left.
-    if (!eof && e.read_pass != pass_ && (e.interest & POLLIN) && !(e.armed & POLLIN) && channel_readable(fd)) {
+    if (reads_on && e.read_pass != pass_ && (e.interest & POLLIN) && !(e.armed & POLLIN)) {
         e.read_pass = pass_;
         start_read(fd);
     }

@@ -1,6 +1,8 @@
 #pragma once
-// The Asio readiness adapter: an asyncore::poller whose interest is a set of async_wait operations on
-// non-owning stream_descriptors. Internal to the asio layer.
+// The Asio adapter: an asyncore::poller whose interest is a set of async_wait operations on non-owning
+// stream_descriptors, and, in the completion design, async_read_some for the channels that take their input from
+// the transport, reported to the map's completion_sink (asyncore/poller.hpp). Internal to the asio layer; it knows
+// nothing of channels beyond what the sink answers.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,7 +19,8 @@ namespace asynchat::asio_transport {
 // How channels that can take their input from the transport (async_chat) are served:
 //   readiness:  async_wait(wait_read), then the channel's handle_read does its own recv — like every dispatcher;
 //               Asio starts every wait with an epoll_ctl, so this costs one per event;
-//   completion: async_read_some into the channel's buffer, and the bytes go to handle_received. The next read is
+//   completion: async_read_some into the channel's buffer, and the bytes go to the sink (the map, which hands them
+//               to handle_received when the channel is readable, and keeps them until it is). The next read is
 //               started from the completion handler itself, so the descriptor always has a read queued and Asio
 //               never re-registers it (docs/asio.md: no epoll_ctl per message), at the price of a read buffer
 //               per connection that has spoken.
@@ -40,7 +43,7 @@ public:
     std::string_view name() const noexcept override {
         return design_ == design::completion ? "asio" : "asio-readiness";
     }
-    void attach(asyncore::socket_map& map) override { map_ = &map; }
+    void attach(asyncore::completion_sink& sink) override { sink_ = &sink; }
     void add(int fd, unsigned interest) override;
     void modify(int fd, unsigned interest) override;
     void remove(int fd) noexcept override;
@@ -64,9 +67,7 @@ private:
         bool listed = false;  // in ready_ (has fired bits or waits to re-arm)
         bool transport_reads = false;        // completion design: this channel's input is read by Asio
         bool had_input = false;              // a read event came: from then on Asio may read for it
-        bool parked_eof = false;             // the peer's EOF, read while the channel was not readable
-        bool delivery_posted = false;        // a handler will deliver what is parked
-        std::size_t parked = 0;              // bytes read while the channel was not readable (in read_buffer)
+        std::uint64_t reader = 0;            // the map's registration of the channel (the sink's transport_reader)
         std::size_t read_capacity = 0;       // of read_buffer
         std::uint64_t read_pass = 0;         // the pass in which a completion handler last started a read
         std::unique_ptr<char[]> read_buffer; // its buffer, allocated on the first read
@@ -78,15 +79,13 @@ private:
     void on_wait(int fd, std::uint64_t generation, unsigned bit, const boost::system::error_code& ec);
     void on_read(int fd, std::uint64_t generation, const boost::system::error_code& ec, std::size_t n);
     void deliver(int fd, std::uint64_t generation, std::size_t n, bool eof);
-    void deliver_parked(int fd, std::uint64_t generation);
-    bool channel_readable(int fd) noexcept;
     void mark_ready(int fd);
     void note_activity();
     void arm_waiting();
     std::span<const asyncore::fired_event> collect();
 
     design design_;
-    asyncore::socket_map* map_ = nullptr;
+    asyncore::completion_sink* sink_ = nullptr;
     std::unique_ptr<boost::asio::io_context> own_io_;
     boost::asio::io_context* io_;
     std::function<void()> on_events_;

@@ -6,6 +6,7 @@
 #include "asyncore/loop.hpp"
 
 #include "asyncore/dispatcher.hpp"
+#include "invariant.hpp"
 
 namespace asyncore::detail {
 

@@ -13,7 +13,8 @@
 //   4. when anyone calls refresh_interest() on it — do so when a readable()/writable() override depends on
 //      state that changes outside that channel's own handlers (another channel's buffer, a timer),
 //   5. on every pass, if set_interest_every_pass(true) was called (Python's cost, for code that cannot say).
-// Re-evaluation happens once per pass, just before the wait, however often it was asked for.
+// Re-evaluation happens once per pass, just before the wait, however often it was asked for. (On a completion
+// backend, readable() is also asked before each read's bytes are handed to the channel: see handle_received.)
 #include <cstddef>
 #include <initializer_list>
 #include <memory>
@@ -89,9 +90,12 @@ public:
     virtual void handle_expt_event();
     virtual void handle_connect_event();
 
-    // ---- for transports that read on the channel's behalf (the Asio transport's completion model): a channel
-    // that answers true is handed the bytes through handle_received instead of being told it is readable. The
-    // default (false) keeps the readiness contract: handle_read and its own recv().
+    // ---- for backends that read on the channel's behalf (io_uring, the Asio transport's "asio"): a channel that
+    // answers true is handed the bytes through handle_received instead of being told it is readable, and the end
+    // of input as handle_close. The map hands input over only while readable() says so, asked right before; what
+    // is read meanwhile waits in the map and comes, in order, once it is readable again. A readable() that throws
+    // there goes to handle_error (or ends the loop: exit_now), and the input waits (docs/design.md, "Completion
+    // reads"). The default (false) keeps the readiness contract: handle_read and its own recv().
     virtual bool wants_transport_reads() const noexcept { return false; }
     virtual void handle_received(std::string_view bytes);
 

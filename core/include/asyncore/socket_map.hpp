@@ -2,6 +2,11 @@
 // asyncore::socket_map — Python's `map` argument: the channels one loop serves, indexed by fd, together with
 // the state the loop keeps between passes (the poller and its registered interest, and the timers).
 // Channels of any dispatcher subclass mix freely in one map. A map and its channels belong to one thread.
+//
+// With a completion backend (io_uring, Asio: poller.hpp) the map is also where input read on a channel's behalf
+// meets the channel: it asks readable() before handing any on, keeps what arrives while the answer is no, and
+// hands that on, in order, when it next finds the channel readable — one rule for every such backend
+// (completion_sink in poller.hpp states it).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -62,12 +67,6 @@ public:
     std::size_t dispatch(std::span<const fired_event> events);
     // Runs the timers that are due now.
     void run_timers();
-    // For a transport that reads on a channel's behalf: hands the channel under fd the bytes (handle_received),
-    // the end of its input (handle_close, as a recv of 0 would), or a read error (errno: handle_close for a
-    // disconnect, handle_error otherwise) — each under the loop's rules. Nothing happens if fd has no channel.
-    void deliver_received(int fd, std::string_view bytes);
-    void deliver_eof(int fd);
-    void deliver_error(int fd, int err);
     // The earliest pending timer's deadline, if any.
     bool next_timer_deadline(clock::time_point& out) { return timers_.next_deadline(out); }
     // Called when the map has work for a pass outside one — a channel's interest to re-evaluate, or a timer
@@ -76,9 +75,25 @@ public:
 
 private:
     friend class dispatcher;
+    // Input a completion backend read for a channel while it was not readable: handed on when it is again.
+    struct parked_input {
+        std::string bytes; // in the order read
+        bool end = false;  // the end of input came after them
+    };
     struct slot {
         ref<dispatcher> channel;
         std::uint64_t generation = 0;
+        std::unique_ptr<parked_input> parked; // null but while input waits (rare: one pointer per fd otherwise)
+    };
+    // The completion backends' way in (completion_sink, poller.hpp), a member rather than a base so that the map
+    // itself stays a plain class; it forwards to the map's functions below.
+    struct completion_port final : completion_sink {
+        explicit completion_port(socket_map& m) noexcept : map(m) {}
+        std::uint64_t transport_reader(int fd) noexcept override;
+        bool bytes_received(int fd, std::uint64_t reader, std::span<const char> bytes, bool ask_more) override;
+        void peer_closed(int fd, std::uint64_t reader) override;
+        void read_failed(int fd, std::uint64_t reader, int err) override;
+        socket_map& map;
     };
     struct pending_event {
         int fd;
@@ -95,6 +110,18 @@ private:
     void apply_interest(dispatcher& d);
     void apply_all_interest();
 
+    // Completion reads (completion_port forwards here).
+    std::uint64_t transport_reader(int fd) noexcept;
+    slot* reader_slot(int fd, std::uint64_t reader) noexcept;
+    bool takes_input(dispatcher& d, std::uint64_t reader);
+    bool readable_failed(dispatcher& d);
+    void park(slot& s, std::span<const char> bytes, bool end);
+    void unpark(slot& s) noexcept;
+    void hand_on_parked(dispatcher& d);
+    bool received(int fd, std::uint64_t reader, std::span<const char> bytes, bool ask_more);
+    void input_ended(int fd, std::uint64_t reader);
+    void read_failed(int fd, std::uint64_t reader, int err);
+
     std::vector<slot> slots_;
     std::size_t count_ = 0;
     std::uint64_t next_generation_ = 1;
@@ -105,6 +132,8 @@ private:
     timer_queue timers_;
     std::function<void()> pending_work_;
     std::uint64_t passes_ = 0;
+    std::size_t parked_count_ = 0; // slots with parked input
+    completion_port port_{*this};
 };
 
 } // namespace asyncore

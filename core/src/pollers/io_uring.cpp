@@ -14,16 +14,17 @@
 // exactly that POLLRDHUP.) The cost is one SQE per delivered event — no extra system call.
 //
 // Completion mode, for channels that read through the transport (wants_transport_reads: async_chat once
-// connected): a recv request into a buffer the kernel picks from a ring this poller provides (a "provided
-// buffer ring", shared by every channel, so an idle connection holds none), and the bytes go to the channel's
-// handle_received from inside wait(), as the Asio transport's completion design does; the poll then only
+// connected, as the map's completion_sink tells): a recv request into a buffer the kernel picks from a ring this
+// poller provides (a "provided buffer ring", shared by every channel, so an idle connection holds none), and the
+// bytes go to the sink from inside wait(), as the Asio transport's completion design does; the poll then only
 // watches what else the channel wants (POLLOUT). The receive system calls disappear: the kernel reads the
 // socket when data arrives. One recv at a time per channel, started again by the wait after its bytes were
 // handed on (with the interest of then): a multishot recv would go on reading a channel that has stopped
 // wanting input (output backpressure) for as many buffers as the ring holds before its cancellation lands,
 // which tests/chat/test_backpressure.cpp catches. The one recv in flight when a channel stops reading (paused
-// from outside its handlers, say by a timer's push) may still complete: its bytes are parked in the entry, as
-// they would have waited in the socket, and handed on when the channel reads again, before a new recv starts.
+// from outside its handlers, say by a timer's push) may still complete: its bytes go to the sink like any, and
+// the map keeps them for the channel until it reads again (socket_map.cpp: one rule for every completion backend,
+// tests/core/test_completion.cpp). This file knows nothing of channels beyond what the sink answers.
 //
 // The kernel holds a reference to the file of every request in flight, so remove() submits its cancellations at
 // once: the channel closes the fd right after, and the socket must really close then (its peer sees EOF), not at
@@ -42,9 +43,9 @@
 #include <system_error>
 #include <vector>
 
-#include "asyncore/dispatcher.hpp"
 #include "asyncore/poller.hpp"
-#include "asyncore/socket_map.hpp"
+
+#include "../invariant.hpp"
 
 namespace asyncore::pollers {
 namespace {
@@ -135,12 +136,14 @@ public:
         if (buffers_) ::munmap(buffers_, buffers_bytes(layout_));
     }
     std::string_view name() const noexcept override { return "io_uring"; }
-    void attach(socket_map& map) override { map_ = &map; }
+    void attach(completion_sink& sink) override { sink_ = &sink; }
 
     void add(int fd, unsigned interest) override {
         if (fd < 0 || fd >= (1 << fd_bits)) throw std::length_error("asyncore: io_uring: fd out of range");
         if (static_cast<std::size_t>(fd) >= entries_.size()) entries_.resize(static_cast<std::size_t>(fd) + 1);
         entry& e = entries_[static_cast<std::size_t>(fd)];
+        ASYNCORE_ASSERT(interest != 0, "the loop registers an fd with some interest");
+        ASYNCORE_ASSERT(e.interest == 0, "the loop adds an fd only while it is not registered");
         // Per fd number: completions still to come for an earlier registration of this fd are told apart.
         std::uint32_t generation = e.generation_seed + 1;
         if (generation == 0) ++generation;
@@ -151,7 +154,9 @@ public:
     }
 
     void modify(int fd, unsigned interest) override {
+        ASYNCORE_ASSERT(fd >= 0 && static_cast<std::size_t>(fd) < entries_.size(), "modify of an fd never added");
         entry& e = entries_[static_cast<std::size_t>(fd)];
+        ASYNCORE_ASSERT(interest != 0 && e.interest != 0, "modify: a registered fd, to some interest (else remove)");
         e.interest = interest;
         e.fired &= interest | POLLERR | POLLHUP | POLLNVAL;
         touch(fd, e);
@@ -160,6 +165,7 @@ public:
     void remove(int fd) noexcept override {
         if (fd < 0 || static_cast<std::size_t>(fd) >= entries_.size()) return;
         entry& e = entries_[static_cast<std::size_t>(fd)];
+        ASYNCORE_ASSERT(e.interest != 0, "the loop removes only a registered fd");
         if (e.interest == 0) return;
         const bool poll = e.poll_armed, recv = e.recv != recv_state::off;
         const std::uint32_t generation = e.generation;
@@ -185,7 +191,7 @@ public:
         touched_.clear();
         // Completions taken from the CQ outside a wait (while flushing a full SQ), or left when a handler threw
         // exit_now, are this pass's events already.
-        if (!pending_.empty() || !completed_.empty() || !parked_.empty()) timeout_ms = 0;
+        if (!pending_.empty() || !completed_.empty()) timeout_ms = 0;
         __kernel_timespec ts{};
         if (timeout_ms > 0) {
             ts.tv_sec = timeout_ms / 1000;
@@ -199,9 +205,8 @@ public:
         if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN)
             throw std::system_error(-rc, std::system_category(), "io_uring_submit_and_wait_timeout");
         drain_cq();
-        // Handlers run from here on (handle_received): they may add, modify and remove fds, close channels, even
+        // Handlers run from here on (the sink's calls): they may add, modify and remove fds, close channels, even
         // run a nested pass, so the batch is this call's own and entries are looked up afresh each time.
-        deliver_parked();
         std::vector<completion> batch;
         batch.swap(pending_);
         std::size_t i = 0;
@@ -242,13 +247,11 @@ private:
         bool recheck = false;              // its event was delivered: ask the fd again at the next wait
         bool touched = false;              // in touched_
         bool listed = false;               // in completed_
-        bool transport_reads = false;      // completion mode: its input goes to handle_received
+        bool transport_reads = false;      // completion mode: its input goes to the sink
         bool input_over = false;           // the recv met EOF or an error: not started again
-        bool parked_eof = false;           // the recv met EOF while the channel was not reading
-        bool parked_listed = false;        // in parked_
         recv_state recv = recv_state::off;
-        std::string parked; // bytes a recv brought while the channel was not reading, handed on when it reads
-        unsigned fired = 0; // events gathered for this pass
+        unsigned fired = 0;                // events gathered for this pass
+        std::uint64_t reader = 0;          // completion mode: the map's registration, handed back with each report
     };
 
     struct completion {
@@ -268,18 +271,16 @@ private:
         entry& e = entries_[static_cast<std::size_t>(fd)];
         e.touched = false;
         if (e.interest == 0) return;
-        if (!e.transport_reads && !e.input_over) {
-            const dispatcher* channel = map_ ? map_->get(fd) : nullptr;
-            e.transport_reads = channel && channel->wants_transport_reads() && buffer_ring();
+        if (!e.transport_reads && !e.input_over && sink_) {
+            const std::uint64_t reader = sink_->transport_reader(fd);
+            if (reader && buffer_ring()) {
+                e.transport_reads = true;
+                e.reader = reader;
+            }
         }
-        const bool reads_now = e.transport_reads && (e.interest & POLLIN);
-        const bool has_parked = !e.parked.empty() || e.parked_eof;
-        if (reads_now && has_parked && !e.parked_listed) {
-            // Reading again: the parked bytes come first, this wait, and the next recv after them.
-            e.parked_listed = true;
-            parked_.push_back(fd);
-        }
-        const bool want_recv = reads_now && !e.input_over && !has_parked;
+        // (A channel that stops reading has its interest drop POLLIN before the next wait: the map sees to it when
+        // it keeps input for it, so no recv is started for a channel that has input waiting.)
+        const bool want_recv = e.transport_reads && (e.interest & POLLIN) && !e.input_over;
         if (want_recv && e.recv == recv_state::off) {
             io_uring_sqe* sqe = get_sqe();
             io_uring_prep_recv(sqe, fd, nullptr, 0, 0); // 0: as much as the buffer it gets holds
@@ -432,12 +433,6 @@ private:
     void on_recv(int fd, bool current, const completion& c) {
         const bool has_buffer = c.flags & IORING_CQE_F_BUFFER;
         const auto bid = static_cast<unsigned short>(c.flags >> IORING_CQE_BUFFER_SHIFT);
-        if (current) {
-            entry& e = entries_[static_cast<std::size_t>(fd)];
-            e.recv = recv_state::off;
-            if (c.res <= 0 && c.res != -ENOBUFS && c.res != -ECANCELED) e.input_over = true;
-            touch(fd, e); // started again next pass if still wanted (after ENOBUFS: once buffers are back)
-        }
         // The handlers may close this channel or open others, but the bytes are this poller's buffer, given back
         // once they have been handed on (or a handler threw exit_now).
         struct done_with_buffer {
@@ -445,65 +440,21 @@ private:
             const completion& c;
             ~done_with_buffer() { poller.consumed(c); }
         } guard{*this, c};
-        if (current && map_ && c.res >= 0 && !channel_reads(fd)) {
-            // The channel stopped reading after this recv began: what it read waits for it, in order.
-            entry& e = entries_[static_cast<std::size_t>(fd)];
-            if (c.res > 0 && has_buffer)
-                e.parked.append(data(bid), static_cast<std::size_t>(c.res));
-            else if (c.res == 0)
-                e.parked_eof = true;
-            return;
-        }
-        if (current && map_) {
-            if (c.res > 0 && has_buffer)
-                map_->deliver_received(fd, std::string_view(data(bid), static_cast<std::size_t>(c.res)));
-            else if (c.res == 0)
-                map_->deliver_eof(fd);
-            else if (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)
-                map_->deliver_error(fd, -c.res);
-        }
-    }
-
-    // Whether the channel on fd wants input now: its interest as the loop last set it, and its own readable(),
-    // which a handler earlier in this pass may have changed (a push from another channel that paused it).
-    bool channel_reads(int fd) noexcept {
-        if (!(entries_[static_cast<std::size_t>(fd)].interest & POLLIN)) return false;
-        dispatcher* channel = map_->get(fd);
-        if (!channel) return false;
-        try {
-            return channel->readable();
-        } catch (...) {
-            return true; // the loop hands the error to the channel when it asks readable() itself
-        }
-    }
-
-    // Hands on the bytes parked for channels that read again (listed by sync). Each is looked up afresh: the
-    // handlers may close channels, open others, or pause one still listed.
-    void deliver_parked() {
-        std::vector<int> fds;
-        fds.swap(parked_);
-        std::size_t i = 0;
-        try {
-            for (; i < fds.size(); ++i) {
-                const int fd = fds[i];
-                entry& e = entries_[static_cast<std::size_t>(fd)];
-                e.parked_listed = false;
-                if (e.interest == 0) continue;
-                touch(fd, e); // the next wait lists it again, or starts its next recv
-                if (!channel_reads(fd)) continue;
-                const std::uint32_t generation = e.generation;
-                const std::string bytes = std::move(e.parked);
-                e.parked.clear();
-                const bool eof = e.parked_eof;
-                e.parked_eof = false;
-                if (!bytes.empty()) map_->deliver_received(fd, bytes);
-                const entry& now = entries_[static_cast<std::size_t>(fd)];
-                if (eof && now.generation == generation && now.interest != 0) map_->deliver_eof(fd);
-            }
-        } catch (...) {
-            // A handler left the loop (exit_now): the rest, still marked as listed, are handed on by the next wait.
-            parked_.insert(parked_.end(), fds.begin() + static_cast<std::ptrdiff_t>(i) + 1, fds.end());
-            throw;
+        if (!current) return; // removed, perhaps the fd reused, since: its bytes went with the channel
+        entry& e = entries_[static_cast<std::size_t>(fd)];
+        ASYNCORE_ASSERT(e.transport_reads && e.reader != 0 && e.recv != recv_state::off,
+                        "a recv completes only for a registration that has one in flight");
+        e.recv = recv_state::off;
+        if (c.res <= 0 && c.res != -ENOBUFS && c.res != -ECANCELED) e.input_over = true;
+        touch(fd, e); // started again next pass if still wanted (after ENOBUFS: once buffers are back)
+        const std::uint64_t reader = e.reader;
+        if (c.res > 0) {
+            ASYNCORE_ASSERT(has_buffer, "a recv that read bytes names the buffer they are in");
+            if (has_buffer) sink_->bytes_received(fd, reader, {data(bid), static_cast<std::size_t>(c.res)}, false);
+        } else if (c.res == 0) {
+            sink_->peer_closed(fd, reader);
+        } else if (c.res != -ENOBUFS && c.res != -ECANCELED) {
+            sink_->read_failed(fd, reader, -c.res);
         }
     }
 
@@ -567,12 +518,11 @@ private:
     }
 
     io_uring ring_{};
-    socket_map* map_ = nullptr;
+    completion_sink* sink_ = nullptr;
     std::vector<entry> entries_;
     std::vector<int> touched_;         // fds whose requests the next wait brings in line
     std::vector<int> completed_;       // fds with events gathered in this wait
     std::vector<completion> pending_;  // taken from the CQ, not yet handled
-    std::vector<int> parked_;          // fds with parked input, reading again: handed on by this wait
     std::vector<fired_event> fired_;
     void* buffers_ = nullptr;
     io_uring_buf_ring* ring_buffers_ = nullptr;
