@@ -1,7 +1,7 @@
 #pragma once
 // asynchat::async_chat — Python's asynchat.async_chat: a dispatcher that frames its input by a terminator and
 // sends its output from a producer FIFO. It is thin glue: the framing is asynchat::framer and the FIFO is
-// asynchat::output_queue, both sans-I/O (framer.hpp, producers.hpp).
+// asynchat::output_queue, both sans-I/O (framer.hpp, output_queue.hpp).
 //
 // Subclass it and override collect_incoming_data() and found_terminator():
 //
@@ -42,6 +42,7 @@
 
 #include "framer.hpp"
 #include "framing_rules.hpp"
+#include "output_queue.hpp"
 #include "producers.hpp"
 #include "stream_layer.hpp"
 
