@@ -204,8 +204,8 @@ public:
         check_output_high();
         check_output_low();
     }
-    // A transport that reads for the channel (Asio's completion model) hands the bytes straight to the framer.
-    // Not before the connection is up: handle_connect comes from the readiness events.
+    // A transport that reads for the channel (a completion backend: io_uring, Asio) hands the bytes to
+    // handle_received. Not before the connection is up: handle_connect comes from the readiness events.
     bool wants_transport_reads() const noexcept override { return connected() && !input_closed_; }
     // Final: a completion backend's bytes go to handle_incoming, the hook to override.
     void handle_received(std::string_view bytes) final { handle_incoming(bytes); }
@@ -257,7 +257,7 @@ private:
     std::size_t layered_backlog() const noexcept;
     std::string incoming_;
     traffic_counters* counters_ = nullptr;
-    bool reading_ = false;     // inside handle_read's framing: push() defers its send to the end of the read
+    bool reading_ = false;     // inside handle_incoming's framing: push() defers its send to the end of the read
     std::string_view input_;   // the bytes of the read being framed (push_from_input borrows from them)
     // Sets input_ for one read's framing and send (the plaintext and the layered path); a nested read restores it.
     struct input_scope {

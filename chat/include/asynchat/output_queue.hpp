@@ -119,11 +119,11 @@ public:
     // What a producer counts for in footprint(): it holds no bytes until gathered, and gather takes at most about
     // one send's worth (64 KiB by default) from it at a time, which is then counted as ready bytes as well.
     static constexpr std::size_t producer_footprint = 65536;
-    // An estimate of the memory the queue holds for unsent output, for backpressure (async_chat's watermarks):
-    // each string's bytes plus its slot (a burst of 7-byte echo lines costs 32-byte std::string slots, so
-    // counting bytes alone would under-count it several times over), and producer_footprint per producer.
     // What one queued string (or borrowed piece) counts for beyond its bytes: its slot in the FIFO.
     static constexpr std::size_t slot_footprint = sizeof(std::string) + sizeof(const char*) + sizeof(std::size_t);
+    // An estimate of the memory the queue holds for unsent output, for backpressure (async_chat's watermarks):
+    // each string's bytes plus its slot (a burst of 7-byte echo lines costs 48-byte slots, so counting bytes
+    // alone would under-count it several times over), and producer_footprint per producer.
     std::size_t footprint() const noexcept {
         return queued_bytes() + (ready_.size() + pending_strings_) * slot_footprint +
                producers_ * producer_footprint;
