@@ -49,7 +49,7 @@ int run_get(const get_options& opts) {
         // The certificate must name the host as the URL gives it (a name, or an IP address).
         if (where.tls) options.use_tls = [&](asynchat::async_chat& c) { use_tls(c, opts.tls, where.host); };
         auto c = asyncore::make<asynchat::http::client>(where, options);
-        c->on_body([](std::string_view bytes) { std::fwrite(bytes.data(), 1, bytes.size(), stdout); });
+        c->on_body = [](std::string_view bytes) { std::fwrite(bytes.data(), 1, bytes.size(), stdout); };
         c->on_done = [&status](const asynchat::http::response_result& r) {
             std::fflush(stdout);
             if (!r.complete) {

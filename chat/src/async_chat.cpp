@@ -1,5 +1,7 @@
 #include "asynchat/async_chat.hpp"
 
+#include "layered_stream.hpp"
+
 #include <sys/uio.h>
 
 #include <algorithm>
@@ -45,57 +47,12 @@ private:
 
 thread_local receive_buffer shared_receive_buffer;
 
-// The plaintext a stream layer decodes from one read, on its way to the framer: one per thread as well, and for
-// the same reasons (a nested loop gets a buffer of its own).
-class plaintext_buffer {
-public:
-    struct lease {
-        plaintext_buffer* owner;
-        std::string own;
-        std::string& text() noexcept { return owner ? owner->text_ : own; }
-        ~lease() {
-            if (owner) {
-                owner->text_.clear();
-                owner->busy_ = false;
-            }
-        }
-    };
-    lease take() {
-        if (busy_) return lease{nullptr, {}};
-        busy_ = true;
-        return lease{this, {}};
-    }
-
-private:
-    std::string text_;
-    bool busy_ = false;
-};
-
-thread_local plaintext_buffer shared_plaintext_buffer;
-
-// Pieces per writev. The byte bound (ac_out_buffer_size) is what limits a send; this only has to be large enough
-// not to cut a burst of small messages into many small sends (64-byte lines: 256 pieces = 16 KiB).
-constexpr int max_iov = 256;
-
 } // namespace
 
-// The socket as an output_writer, with initiate_send's rules: one piece with send(2), several with writev(2), and
-// a handle_close reached from inside the syscall (the peer is gone) closes at once.
-struct async_chat::socket_writer final : output_writer {
-    async_chat& chat;
-    explicit socket_writer(async_chat& c) noexcept : chat(c) {}
-    std::size_t write(const iovec* iov, int iovcnt) override {
-        if (!chat.connected_ || iovcnt <= 0) return 0;
-        chat.sending_ = true;
-        struct unset {
-            bool& flag;
-            ~unset() { flag = false; }
-        } guard{chat.sending_};
-        if (iovcnt == 1)
-            return chat.dispatcher::send(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len));
-        return chat.sendv(iov, iovcnt);
-    }
-};
+// Out of line, where layered_stream is complete (layered_ would not compile otherwise).
+async_chat::async_chat(asyncore::socket_map* map) : dispatcher(map) {}
+async_chat::async_chat(asyncore::socket sock, asyncore::socket_map* map) : dispatcher(std::move(sock), map) {}
+async_chat::~async_chat() = default;
 
 void async_chat::handle_read() {
     const std::size_t size = std::max<std::size_t>(ac_in_buffer_size, 1);
@@ -104,18 +61,6 @@ void async_chat::handle_read() {
     if (n == 0) return; // the peer closed (handle_close has run) or nothing was there after all
     handle_incoming(std::string_view(buffer.data, n));
 }
-
-// The bytes of one read, while it is framed and its output sent: push_from_input borrows from them. Nested reads
-// (a handler feeding the channel itself) put the outer one back.
-struct async_chat::input_scope {
-    async_chat& chat;
-    std::string_view outer;
-    input_scope(async_chat& c, std::string_view bytes) noexcept : chat(c), outer(std::exchange(c.input_, bytes)) {}
-    ~input_scope() {
-        chat.reading_ = false;
-        chat.input_ = outer;
-    }
-};
 
 void async_chat::release_input() {
     // Before the read's buffer is reused: what the send left of the borrowed bytes becomes the queue's own, and a
@@ -126,8 +71,8 @@ void async_chat::release_input() {
 
 void async_chat::handle_incoming(std::string_view bytes) {
     if (counters_) counters_->bytes_in += bytes.size();
-    if (layer_ || pending_layer_) [[unlikely]] {
-        receive_layered(bytes);
+    if (layered_) [[unlikely]] {
+        layered_->receive(bytes);
         return;
     }
     reading_ = true;
@@ -167,14 +112,14 @@ void async_chat::handle_close() {
     // A half-close (the peer shut down its sending side) with answers still queued: send them, then close. Python
     // closed at once and lost them.
     // (After close_notify nothing more can be sent: what was pushed behind the close marker is dropped.)
-    if (connected() && !input_closed_ && unsent_output() && !sending_ && !notify_sent_) {
+    if (connected() && !input_closed_ && unsent_output() && !sending_ && !(layered_ && layered_->notify_sent())) {
         input_closed_ = true; // no more reads: the EOF would only be reported again
         close_when_done();
         return;
     }
     // The peer ended its TLS stream with close_notify and nothing is left to send: answer with ours before
     // closing (RFC 8446 6.1), through the close marker, so that it goes out like any other output.
-    if (layer_ && connected() && !sending_ && !notify_sent_ && layer_->peer_closed()) {
+    if (layered_ && connected() && !sending_ && layered_->peer_closed()) {
         input_closed_ = true;
         close_when_done();
         return;
@@ -186,7 +131,7 @@ void async_chat::handle_close() {
 // further requests wait in the kernel buffers and, once those are full, in the peer itself (TCP flow control).
 // While a start_stream_layer switch is pending nothing is read: what the peer sends then is either injected
 // plaintext (which must never be framed) or, once the switch is made, the layer's handshake.
-bool async_chat::readable() { return !input_closed_ && !output_paused_ && !pending_layer_; }
+bool async_chat::readable() { return !input_closed_ && !output_paused_ && !(layered_ && layered_->pending()); }
 
 void async_chat::message_length_exceeded(std::size_t) { incoming_.clear(); }
 
@@ -222,7 +167,7 @@ void async_chat::check_output_low() {
 }
 
 bool async_chat::writable() {
-    if (layer_ || pending_layer_) [[unlikely]] return !connected_ || layered_writable();
+    if (layered_) [[unlikely]] return !connected_ || layered_->writable();
     return !out_.empty() || !connected_;
 }
 
@@ -271,10 +216,8 @@ void async_chat::close_when_done() {
 }
 
 void async_chat::initiate_send() {
-    if (layer_ || pending_layer_) [[unlikely]] {
-        if (!connected_) return;
-        socket_writer to{*this};
-        send_layered_output(to);
+    if (layered_) [[unlikely]] {
+        layered_->send_to_socket();
         return;
     }
     if (!connected_ || out_.empty()) return;
@@ -301,8 +244,8 @@ void async_chat::initiate_send() {
         if (out_.front_file_range()) {
             sent = send_file_range();
         } else {
-            iovec iov[max_iov];
-            const std::size_t filled = out_.gather(iov, max_iov, bound, true);
+            iovec iov[detail::max_iov];
+            const std::size_t filled = out_.gather(iov, detail::max_iov, bound, true);
             // One piece goes out with send(2): sendmsg's iovec import costs the kernel more for nothing.
             if (filled == 1)
                 sent = dispatcher::send(std::string_view(static_cast<const char*>(iov[0].iov_base), iov[0].iov_len));
@@ -325,174 +268,11 @@ void async_chat::discard_buffers() {
     framer_.reset();
     incoming_.clear();
     out_.clear();
-    if (pre_switch_) pre_switch_->clear();
-    if (pending_layer_) install_pending_layer(); // nothing is left to send before it
+    if (layered_) layered_->discard();
     check_output_low();
     refresh_interest();
 }
 
-// ---- the stream layer
-
-stream_layer::~stream_layer() = default;
-
-void async_chat::set_stream_layer(std::unique_ptr<stream_layer> layer) {
-    if (!layer) throw std::invalid_argument("asynchat::async_chat::set_stream_layer: null layer");
-    if (layer_ || pending_layer_)
-        throw std::logic_error("asynchat::async_chat: a stream layer is already installed or pending");
-    layer_ = std::move(layer);
-    // A client layer has its first handshake message ready: writable() now says so.
-    refresh_interest();
-}
-
-void async_chat::start_stream_layer(std::unique_ptr<stream_layer> layer) {
-    if (!layer) throw std::invalid_argument("asynchat::async_chat::start_stream_layer: null layer");
-    if (layer_ || pending_layer_)
-        throw std::logic_error("asynchat::async_chat: a stream layer is already installed or pending");
-    // Everything received after the current message is dropped: inside found_terminator this stops the feed in
-    // progress (the rest of that read is never framed), and it drops the bytes the framer carries or was given
-    // back. The protocol's own partial message (collect_incoming_data's buffer) is its own business.
-    framer_.reset();
-    pending_layer_ = std::move(layer);
-    // What is queued now goes out as plaintext, ahead of the switch; what is pushed from now on is queued behind
-    // it, for the layer.
-    pre_switch_ = std::make_unique<output_queue>(std::exchange(out_, output_queue()));
-    if (pre_switch_->empty()) install_pending_layer();
-    refresh_interest();
-}
-
-void async_chat::install_pending_layer() {
-    layer_ = std::move(pending_layer_);
-    pre_switch_.reset();
-    refresh_interest(); // reading resumes: what arrives now is the layer's
-}
-
-std::size_t async_chat::layered_backlog() const noexcept {
-    return (pre_switch_ ? pre_switch_->footprint() : 0) + (layer_ ? layer_->wire_pending().size() : 0);
-}
-
-bool async_chat::unsent_output() const noexcept {
-    return !out_.empty() || (pre_switch_ && !pre_switch_->empty()) || (layer_ && !layer_->wire_pending().empty());
-}
-
-bool async_chat::layered_writable() {
-    if (pending_layer_) return true; // pre_switch_ holds what must go out before the switch
-    if (!layer_->wire_pending().empty() || close_after_notify_) return true;
-    if (notify_sent_ || out_.empty()) return false;
-    // Plaintext waits for the handshake (a write interest now would only spin); a close marker need not.
-    return layer_->handshake_done() || out_.close_reached();
-}
-
-void async_chat::receive_layered(std::string_view wire) {
-    // Read while a start_stream_layer switch is pending (a transport's read already under way when reading
-    // stopped): plaintext sent after the STARTTLS command, before the reply could have reached the peer. It is
-    // injected, never the peer's handshake, and is dropped unframed (CVE-2011-0411).
-    if (pending_layer_) return;
-    const auto alive = pin(); // a callback, or a failing send, may close this channel
-    auto buffer = shared_plaintext_buffer.take();
-    std::string& plaintext = buffer.text();
-    try {
-        layer_->receive(wire, plaintext);
-    } catch (...) {
-        // A failed handshake leaves an alert telling the peer why (unknown CA, protocol version): one try to
-        // send it before handle_error closes the channel.
-        if (connected_) {
-            socket_writer to{*this};
-            std::size_t ignored = 0;
-            flush_wire(to, ignored);
-        }
-        throw;
-    }
-    // No wire bytes at all: handle_incoming({}) from a handler outside a read, asking for the bytes it gave back
-    // (framer::unread, line_receiver::set_line_mode) to be framed now; they are plaintext already.
-    input_scope scope{*this, plaintext};
-    try {
-        if (!plaintext.empty() || wire.empty()) {
-            reading_ = true;
-            framer_.feed(plaintext, *this);
-            reading_ = false;
-        }
-        // The peer's close_notify is its EOF: handle_close, once, as for a read of 0 bytes.
-        if (layer_->peer_closed() && !closing()) {
-            fire_close();
-            input_closed_ = true;
-        }
-        initiate_send();
-    } catch (...) {
-        release_input();
-        throw;
-    }
-    release_input(); // the plaintext buffer is this thread's, and reused by the next read
-    refresh_interest(); // for the pushes of the read, as in handle_incoming
-}
-
-// Writes wire_pending() until it is empty (true) or the writer takes less than it was given (false).
-bool async_chat::flush_wire(output_writer& to, std::size_t& sent) {
-    for (;;) {
-        const std::string_view wire = layer_->wire_pending();
-        if (wire.empty()) return true;
-        iovec iov{const_cast<char*>(wire.data()), wire.size()};
-        const std::size_t n = to.write(&iov, 1);
-        if (n > 0) layer_->wire_sent(n);
-        sent += n;
-        if (n < wire.size()) return layer_->wire_pending().empty();
-    }
-}
-
-bool async_chat::send_layered_output(output_writer& to) {
-    if (!layer_ && !pending_layer_) return false;
-    const auto alive = pin(); // a failed send closes the channel, which can release its last reference
-    const std::size_t bound = std::max<std::size_t>(ac_out_buffer_size, 1);
-    std::size_t sent = 0;
-    const auto account = [&] {
-        if (counters_) counters_->bytes_out += sent;
-        check_output_low();
-        refresh_interest();
-    };
-    iovec iov[max_iov];
-    if (pending_layer_) {
-        // STARTTLS: the reply that announced the switch (and whatever preceded it) goes out as plaintext first.
-        const std::size_t filled = pre_switch_->gather(iov, max_iov, bound);
-        const std::size_t n = filled > 0 ? to.write(iov, static_cast<int>(filled)) : 0;
-        pre_switch_->consume(n);
-        sent += n;
-        if (pre_switch_->pop_close_marker()) {
-            // close_when_done() came before start_stream_layer: the switch never happens.
-            account();
-            handle_close();
-            return true;
-        }
-        if (!pre_switch_->empty()) {
-            account();
-            return false;
-        }
-        install_pending_layer();
-    }
-    bool flushed = flush_wire(to, sent);
-    // Only once the layer's own output is out, so that its wire bytes stay within one send's worth and the
-    // rest of the output waits as plaintext in the queue, where the watermarks count it.
-    if (flushed && !notify_sent_ && layer_->handshake_done()) {
-        // No file ranges: sendfile(2) cannot go through the layer, so file producers are read through more().
-        const std::size_t filled = out_.gather(iov, max_iov, bound);
-        if (filled > 0) {
-            out_.consume(layer_->send(iov, static_cast<int>(filled)));
-            flushed = flush_wire(to, sent);
-        }
-    }
-    if (flushed && !notify_sent_ && out_.pop_close_marker()) {
-        // Everything before close_when_done() is written: close_notify, and handle_close once that is out too.
-        layer_->close_notify();
-        notify_sent_ = true;
-        close_after_notify_ = true;
-        flushed = flush_wire(to, sent);
-    }
-    if (flushed && close_after_notify_) {
-        close_after_notify_ = false;
-        account();
-        handle_close();
-        return true;
-    }
-    account();
-    return false;
-}
+bool async_chat::unsent_output() const noexcept { return !out_.empty() || (layered_ && layered_->unsent()); }
 
 } // namespace asynchat

@@ -1,4 +1,4 @@
-#include "asynchat/producers.hpp"
+#include "asynchat/output_queue.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -6,6 +6,12 @@
 #include <vector>
 
 namespace asynchat {
+
+producer::~producer() = default;
+
+void producer::advance(std::uint64_t) {
+    throw std::logic_error("asynchat::producer::advance: this producer offers no file range");
+}
 
 namespace {
 

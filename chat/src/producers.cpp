@@ -12,12 +12,6 @@
 
 namespace asynchat {
 
-producer::~producer() = default;
-
-void producer::advance(std::uint64_t) {
-    throw std::logic_error("asynchat::producer::advance: this producer offers no file range");
-}
-
 simple_producer::simple_producer(std::string data, std::size_t buffer_size)
     : data_(std::move(data)), buffer_size_(buffer_size) {
     if (buffer_size == 0) throw std::invalid_argument("asynchat::simple_producer: buffer_size must be positive");

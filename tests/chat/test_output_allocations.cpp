@@ -13,7 +13,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <asynchat/async_chat.hpp>
-#include <asynchat/producers.hpp>
+#include <asynchat/output_queue.hpp>
 #include <asyncore/socket_map.hpp>
 
 #include "socket_pair.hpp"

@@ -15,6 +15,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <asynchat/output_queue.hpp>
 #include <asynchat/producers.hpp>
 
 #include "chat_test_util.hpp"

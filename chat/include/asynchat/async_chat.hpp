@@ -1,7 +1,7 @@
 #pragma once
 // asynchat::async_chat — Python's asynchat.async_chat: a dispatcher that frames its input by a terminator and
 // sends its output from a producer FIFO. It is thin glue: the framing is asynchat::framer and the FIFO is
-// asynchat::output_queue, both sans-I/O (framer.hpp, producers.hpp).
+// asynchat::output_queue, both sans-I/O (framer.hpp, output_queue.hpp).
 //
 // Subclass it and override collect_incoming_data() and found_terminator():
 //
@@ -37,11 +37,13 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include <asyncore/dispatcher.hpp>
 
 #include "framer.hpp"
 #include "framing_rules.hpp"
+#include "output_queue.hpp"
 #include "producers.hpp"
 #include "stream_layer.hpp"
 
@@ -56,9 +58,9 @@ struct traffic_counters {
 
 class async_chat : public asyncore::dispatcher, public framer_sink {
 public:
-    explicit async_chat(asyncore::socket_map* map = nullptr) : dispatcher(map) {}
-    explicit async_chat(asyncore::socket sock, asyncore::socket_map* map = nullptr)
-        : dispatcher(std::move(sock), map) {}
+    explicit async_chat(asyncore::socket_map* map = nullptr);
+    explicit async_chat(asyncore::socket sock, asyncore::socket_map* map = nullptr);
+    ~async_chat() override;
 
     // ---- input
     // Called with each piece of the current message (never empty; the view lives only during the call).
@@ -137,7 +139,7 @@ public:
     // output_queue::producer_footprint per producer), and with a stream layer the wire bytes it has not sent yet
     // and the plaintext still to go out before a pending start_stream_layer.
     std::size_t output_backlog() const noexcept {
-        return out_.footprint() + (layer_ || pending_layer_ ? layered_backlog() : 0);
+        return out_.footprint() + (layered_ ? layered_backlog() : 0);
     }
     // Above the high watermark and not yet back to the low one: reading is paused.
     bool output_paused() const noexcept { return output_paused_; }
@@ -164,10 +166,10 @@ public:
     // arrives. The same errors as set_stream_layer.
     void start_stream_layer(std::unique_ptr<stream_layer> layer);
     // The installed layer (null when none, or while start_stream_layer's switch is pending).
-    stream_layer* get_stream_layer() noexcept { return layer_.get(); }
-    const stream_layer* get_stream_layer() const noexcept { return layer_.get(); }
+    stream_layer* get_stream_layer() noexcept;
+    const stream_layer* get_stream_layer() const noexcept;
     // start_stream_layer was called and its switch has not happened yet.
-    bool stream_layer_pending() const noexcept { return pending_layer_ != nullptr; }
+    bool stream_layer_pending() const noexcept;
 
     // Where send_layered_output writes: the channel's socket, or a transport's own buffer (string_transport).
     class output_writer {
@@ -202,8 +204,8 @@ public:
         check_output_high();
         check_output_low();
     }
-    // A transport that reads for the channel (Asio's completion model) hands the bytes straight to the framer.
-    // Not before the connection is up: handle_connect comes from the readiness events.
+    // A transport that reads for the channel (a completion backend: io_uring, Asio) hands the bytes to
+    // handle_received. Not before the connection is up: handle_connect comes from the readiness events.
     bool wants_transport_reads() const noexcept override { return connected() && !input_closed_; }
     // Final: a completion backend's bytes go to handle_incoming, the hook to override.
     void handle_received(std::string_view bytes) final { handle_incoming(bytes); }
@@ -248,17 +250,25 @@ protected:
 private:
     framer framer_;
     output_queue out_;
-    // The stream layer, and one waiting for pre_switch_ (what was queued before start_stream_layer) to be sent.
-    std::unique_ptr<stream_layer> layer_;
-    std::unique_ptr<stream_layer> pending_layer_;
-    std::unique_ptr<output_queue> pre_switch_;   // only during a switch: an idle channel does not pay for it
-    bool notify_sent_ = false;        // the layer's close_notify is queued: no more plaintext goes out
-    bool close_after_notify_ = false; // ... and handle_close follows once it is written
+    // All a stream layer adds (the layer, a pending STARTTLS switch, close_notify; chat/src/layered_stream.hpp):
+    // null until set_stream_layer / start_stream_layer, so a plaintext channel pays one pointer test per path.
+    class layered_stream;
+    std::unique_ptr<layered_stream> layered_;
+    std::size_t layered_backlog() const noexcept;
     std::string incoming_;
     traffic_counters* counters_ = nullptr;
-    bool reading_ = false;     // inside handle_read's framing: push() defers its send to the end of the read
+    bool reading_ = false;     // inside handle_incoming's framing: push() defers its send to the end of the read
     std::string_view input_;   // the bytes of the read being framed (push_from_input borrows from them)
-    struct input_scope;
+    // Sets input_ for one read's framing and send (the plaintext and the layered path); a nested read restores it.
+    struct input_scope {
+        async_chat& chat;
+        std::string_view outer;
+        input_scope(async_chat& c, std::string_view bytes) noexcept : chat(c), outer(std::exchange(c.input_, bytes)) {}
+        ~input_scope() {
+            chat.reading_ = false;
+            chat.input_ = outer;
+        }
+    };
     void release_input();
     bool input_closed_ = false; // the peer finished sending; the queue is drained before closing
     bool sending_ = false;      // inside initiate_send's syscall: a handle_close now means the peer is gone
@@ -268,13 +278,7 @@ private:
     void check_output_high();
     void check_output_low();
     void after_push();   // what every push does once its item is queued: send now unless in a read handler
-    std::size_t layered_backlog() const noexcept;
-    void receive_layered(std::string_view wire);
-    void install_pending_layer();
     bool unsent_output() const noexcept;
-    bool layered_writable();
-    bool flush_wire(output_writer& to, std::size_t& sent);
-    struct socket_writer;
 };
 
 } // namespace asynchat

@@ -197,7 +197,8 @@ private:
     std::size_t attempted_;
 };
 
-// Receives the framer's output; async_chat implements it with its two overridable methods.
+// Receives the framer's output. async_chat is one: its subclasses override collect_incoming_data and
+// found_terminator (and message_length_exceeded, for on_overflow::discard).
 struct framer_sink {
     virtual ~framer_sink() = default;
     // A piece of the current message, never empty. The view is valid only during the call: it points into the
@@ -262,8 +263,6 @@ public:
     }
     std::size_t max_message() const noexcept { return max_message_; }
     on_overflow overflow_mode() const noexcept { return overflow_; }
-    // Dropping the rest of an over-long message (on_overflow::discard). Ended by its terminator, set_terminator
-    // or reset.
 
     // Frames bytes, calling the sink zero or more times. A callback may call set_terminator, set_max_message or
     // reset (after reset the rest of this buffer is dropped, as discard_buffers does in Python); it must not
@@ -291,6 +290,8 @@ public:
     std::string_view pending() const noexcept { return carry_; }
     // Bytes collected since the last found_terminator (what max_message bounds); 0 while discarding.
     std::size_t collected() const noexcept { return collected_; }
+    // Dropping the rest of an over-long message (on_overflow::discard). Ended by its terminator, set_terminator
+    // or reset.
     bool discarding() const noexcept { return discarding_; }
 
 private:

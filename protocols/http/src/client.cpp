@@ -92,6 +92,7 @@ client::client(const url& where, client_options options, asyncore::socket_map* m
 
 void client::handle_connect() {
     idle_.touch();
+    if (on_body) parser_.on_body = on_body; // no response byte can have arrived yet
     std::string req;
     req.reserve(96 + url_.target.size() + url_.authority.size());
     req.append(options_.method).append(" ").append(url_.target);

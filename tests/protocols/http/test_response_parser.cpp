@@ -1,14 +1,21 @@
-// asynchat::http::response_parser (the client side) through response_reader, split at every byte boundary, and
-// the URL parser.
+// asynchat::http::response_parser (the client side) through response_reader, split at every byte boundary, the
+// URL parser, and the client channel's callbacks against a one-response server on loopback.
+#include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <asynchat/async_chat.hpp>
 #include <asynchat/http/client.hpp>
 #include <asynchat/http/parser.hpp>
+#include <asyncore/dispatcher.hpp>
+#include <asyncore/loop.hpp>
+#include <asyncore/socket_map.hpp>
 
 #include "http_test_util.hpp"
 
@@ -183,6 +190,81 @@ const std::vector<std::string> bad_urls{
 
 BOOST_DATA_TEST_CASE(bad_urls_throw_url_error, bdata::make(bad_urls), text) {
     BOOST_CHECK_THROW(parse_url(text), url_error);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Answers every connection with one fixed response, then closes it.
+class one_response_server : public asyncore::dispatcher {
+public:
+    one_response_server(asyncore::socket_map& map, std::string response)
+        : dispatcher(&map), response_(std::move(response)) {
+        create_socket(AF_INET, SOCK_STREAM);
+        set_reuse_addr();
+        bind(asyncore::address::ipv4("127.0.0.1", 0));
+        listen(5);
+    }
+    std::uint16_t port() const { return sock().getsockname().port(); }
+    void handle_accepted(asyncore::socket sock, asyncore::address) override {
+        struct answer : asynchat::async_chat {
+            answer(asyncore::socket s, asyncore::socket_map* m, const std::string& response)
+                : async_chat(std::move(s), m) {
+                set_terminator("\r\n\r\n");
+                response_ = response;
+            }
+            void collect_incoming_data(std::string_view) override {}
+            void found_terminator() override {
+                push(std::move(response_));
+                close_when_done();
+            }
+            std::string response_;
+        };
+        asyncore::make<answer>(std::move(sock), &map(), response_);
+    }
+
+private:
+    std::string response_;
+};
+
+BOOST_AUTO_TEST_SUITE(client_callbacks)
+
+constexpr std::string_view response = "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+BOOST_AUTO_TEST_CASE(on_body_gets_the_body_and_on_done_the_result) {
+    asyncore::socket_map map;
+    auto server = asyncore::make<one_response_server>(map, std::string(response));
+    auto c = asyncore::make<client>(parse_url("http://127.0.0.1:" + std::to_string(server->port()) + "/"),
+                                    client_options{}, &map);
+    std::string streamed;
+    std::vector<response_result> done;
+    c->on_body = [&](std::string_view bytes) { streamed.append(bytes); };
+    c->on_done = [&](const response_result& r) {
+        done.push_back(r);
+        server->close();
+    };
+    asyncore::loop({.timeout = std::chrono::milliseconds(100), .backend = "poll", .map = &map, .count = 200});
+    BOOST_REQUIRE_EQUAL(done.size(), 1u);
+    BOOST_TEST(done[0].complete);
+    BOOST_TEST(done[0].status == 200);
+    BOOST_TEST(streamed == "hello");
+    BOOST_TEST(done[0].body.empty()); // on_body set: the body is not kept as well
+}
+
+BOOST_AUTO_TEST_CASE(without_on_body_the_body_is_in_the_result) {
+    asyncore::socket_map map;
+    auto server = asyncore::make<one_response_server>(map, std::string(response));
+    auto c = asyncore::make<client>(parse_url("http://127.0.0.1:" + std::to_string(server->port()) + "/"),
+                                    client_options{}, &map);
+    std::vector<response_result> done;
+    c->on_done = [&](const response_result& r) {
+        done.push_back(r);
+        server->close();
+    };
+    asyncore::loop({.timeout = std::chrono::milliseconds(100), .backend = "poll", .map = &map, .count = 200});
+    BOOST_REQUIRE_EQUAL(done.size(), 1u);
+    BOOST_TEST(done[0].complete);
+    BOOST_TEST(done[0].body == "hello");
+    BOOST_TEST(c->result().body == "hello");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,6 +6,7 @@
 //
 //   auto c = asyncore::make<asynchat::http::client>(asynchat::http::parse_url("http://[::1]:8080/x?y"));
 //   c->on_done = [](const asynchat::http::response_result& r) { ... r.status, r.body, r.complete ... };
+//   c->on_body = [](std::string_view bytes) { ... };   // optional: the body as it arrives, not in r.body
 //   asyncore::loop();
 //
 // The request says "Connection: close": one request per connection, so read-to-close bodies are well defined.
@@ -61,11 +62,15 @@ public:
     // Resolves and connects at once (std::runtime_error if the host does not resolve).
     explicit client(const url& where, client_options options = {}, asyncore::socket_map* map = nullptr);
 
+    // The callbacks are public members, as everywhere in the library (response_parser::on_body,
+    // smtp::client::on_reply): set them after making the client, before the loop runs.
+    //
     // Called once when the exchange ends: the response complete, cut short (complete false, error set), or the
-    // connection failed (status 0, error set). The channel is closed afterwards.
+    // connection failed (status 0, error set). The channel is closed before it is called.
     std::function<void(const response_result&)> on_done;
-    // When set, body bytes go here as they arrive instead of into result().body.
-    void on_body(std::function<void(std::string_view)> sink) { parser_.on_body = std::move(sink); }
+    // When set, body bytes go here as they arrive instead of into result().body. Taken when the connection is
+    // made (handle_connect), before any byte of the response can arrive; setting it later changes nothing.
+    std::function<void(std::string_view)> on_body;
 
     const response_result& result() const noexcept { return parser_.result(); }
     bool finished() const noexcept { return finished_; }
