@@ -132,7 +132,7 @@ def add_quiet_options(ap):
 
 def add_variant_option(ap):
     ap.add_argument("--also-asynchat", action="append", default=[], metavar="NAME=PATH",
-                    help="http: another asynchat binary (a build with a patch), measured on the same backends in the "
+                    help="echo, http, tls: another asynchat binary (a build with a patch), measured on the same backends in the "
                          "same rounds as impl asynchat-cpp+NAME; repeatable")
 
 

@@ -47,6 +47,8 @@ class EchoSuite(common.Suite):
     # The peers are optional (libevent only exists with libevent-dev): one that does not build is skipped later.
     optional_targets = ["peer_c_epoll_echo", "peer_asio_echo", "peer_libevent_echo"]
     rate_suffix = " msgs/s"
+    ab_names_help = ", asynchat-cpp+NAME/BACKEND for each --also-asynchat NAME=PATH"
+    variants = True
 
     def raw_case_values(self, case):
         return [case[0]]
@@ -75,6 +77,8 @@ class EchoSuite(common.Suite):
         bad = [s for s in a.scenarios if s not in SCENARIOS]
         if bad:
             ap.error("unknown scenario %s" % ", ".join(bad))
+        if any("=" not in v for v in a.also_asynchat):
+            ap.error("--also-asynchat takes NAME=PATH")
 
     def run(self, a):
         return main(a)
@@ -102,9 +106,9 @@ def cases(a):
     return out
 
 
-def ours(asynchat, backends=None):
-    """`asynchat serve echo` on each of `backends` (default: every backend the binary lists), one Impl each; a
-    backend the binary does not list is an Impl with the reason."""
+def ours(asynchat, backends=None, impl="asynchat-cpp"):
+    """`asynchat serve echo` on each of `backends` (default: every backend the binary lists), one Impl each, named
+    impl; a backend the binary does not list is an Impl with the reason."""
     listed = common.listed_backends(asynchat, "echo")
     if listed is None:
         sys.exit("bench/run: cannot find the backend list in `%s serve echo --help`" % asynchat)
@@ -114,10 +118,10 @@ def ours(asynchat, backends=None):
             # --max-connections: the growth case holds 10,010 connections, past the command's default admission
             # limit (10,000); the benchmark measures the loop, not that limit.
             argv = [asynchat, "serve", "echo", "--backend", b, "--terminator", "\\n", "--max-connections", "1000000"]
-            out.append(Impl("asynchat-cpp", b, {"echo": Launch(argv)},
+            out.append(Impl(impl, b, {"echo": Launch(argv)},
                             fd_limit=FD_SETSIZE if b == "select" else None))
         else:
-            out.append(Impl("asynchat-cpp", b, reason="backend not registered in this build (has: %s)" %
+            out.append(Impl(impl, b, reason="backend not registered in this build (has: %s)" %
                             ",".join(listed)))
     return out
 
@@ -220,7 +224,13 @@ def main(a):
         if not os.access(exe, os.X_OK):
             sys.exit("bench/run: %s is missing (build it, or drop --no-build)" % exe)
     header = loadgen_header(loadgen)
-    impls = ours(asynchat, [b for b in a.backends.split(",") if b] if a.backends else None) + peers(a)
+    backends = [b for b in a.backends.split(",") if b] if a.backends else None
+    impls = ours(asynchat, backends)
+    # Another build (--also-asynchat NAME=PATH: a commit before a change) on the same backends, in the same rounds.
+    for variant in a.also_asynchat:
+        name, path = variant.split("=", 1)
+        impls += ours(path, backends, "asynchat-cpp+" + name)
+    impls += peers(a)
     fd_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return common.run_suite(a, SUITE, impls, cases(a),
                             skip=lambda impl, case: skip_reason(impl, case, fd_limit),

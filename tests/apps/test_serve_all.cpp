@@ -13,11 +13,11 @@
 
 #include <unistd.h>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "test_support.hpp"
 
 namespace bdata = boost::unit_test::data;
-using namespace examples_test;
+using namespace program_test;
 
 namespace {
 

@@ -30,7 +30,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "http_test_util.hpp"
 #include "test_support.hpp"
 
@@ -39,7 +39,7 @@
 #endif
 
 namespace bdata = boost::unit_test::data;
-using namespace examples_test;
+using namespace program_test;
 using steady = std::chrono::steady_clock;
 
 namespace limits_test {

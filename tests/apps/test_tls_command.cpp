@@ -18,7 +18,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "chat_test_util.hpp"
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "http_test_util.hpp"
 #include "maildir_test_util.hpp"
 #include "test_certificates.hpp"
@@ -34,7 +34,7 @@
 namespace bdata = boost::unit_test::data;
 namespace fs = std::filesystem;
 using chat_test::shell_quote;
-using namespace examples_test;
+using namespace program_test;
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "test_support.hpp"
 
 #ifndef ECHO_SERVER_PATH
@@ -21,7 +21,7 @@
 #endif
 
 namespace bdata = boost::unit_test::data;
-using namespace examples_test;
+using namespace program_test;
 
 namespace {
 

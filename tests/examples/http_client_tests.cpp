@@ -12,13 +12,13 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 
 #ifndef HTTP_CLIENT_PATH
 #error "HTTP_CLIENT_PATH must name the http_client binary"
 #endif
 
-using namespace examples_test;
+using namespace program_test;
 
 namespace {
 

@@ -9,7 +9,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "test_support.hpp"
 
 #ifndef SERVE_SERVICE_PATH
@@ -17,7 +17,7 @@
 #endif
 
 namespace bdata = boost::unit_test::data;
-using namespace examples_test;
+using namespace program_test;
 
 BOOST_AUTO_TEST_SUITE(serve_service)
 

@@ -28,7 +28,7 @@
 #include <asyncore/idle_timer.hpp>
 #include <asyncore/listener.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "test_certificates.hpp"
 #include "test_support.hpp"
 #include "tls_test_util.hpp"
@@ -160,7 +160,7 @@ public:
     }
     // Waits (with the hang guard) until `n` connections have been closed by the server.
     bool wait_closed(int n) {
-        const auto deadline = std::chrono::steady_clock::now() + examples_test::hang_guard;
+        const auto deadline = std::chrono::steady_clock::now() + program_test::hang_guard;
         while (closed() < n) {
             if (std::chrono::steady_clock::now() > deadline) return false;
             std::this_thread::sleep_for(5ms);
@@ -185,7 +185,7 @@ std::string engine_roundtrip(int sock, const std::shared_ptr<tls::context>& ctx,
 
 std::string engine_roundtrip(std::uint16_t port, const std::shared_ptr<tls::context>& ctx, std::string_view text,
                              std::size_t expect) {
-    auto sock = examples_test::connect_loopback(port);
+    auto sock = program_test::connect_loopback(port);
     return engine_roundtrip(sock.get(), ctx, text, expect);
 }
 
@@ -204,7 +204,7 @@ std::string engine_roundtrip(int sock, const std::shared_ptr<tls::context>& ctx,
         }
         const std::string wire(engine->wire_pending());
         if (!wire.empty()) {
-            BOOST_REQUIRE(examples_test::send_all(sock, wire));
+            BOOST_REQUIRE(program_test::send_all(sock, wire));
             engine->wire_sent(wire.size());
             continue;
         }
@@ -214,7 +214,7 @@ std::string engine_roundtrip(int sock, const std::shared_ptr<tls::context>& ctx,
             engine->receive(std::string_view(buf, static_cast<std::size_t>(n)), plaintext);
         } catch (const tls::error&) {
             // The alert that tells the server why, as async_chat sends it.
-            examples_test::send_all(sock, engine->wire_pending());
+            program_test::send_all(sock, engine->wire_pending());
             throw;
         }
     }
@@ -223,13 +223,13 @@ std::string engine_roundtrip(int sock, const std::shared_ptr<tls::context>& ctx,
 
 // Python 3 with its ssl module, or nothing (the test skips).
 std::optional<std::string> python_with_ssl() {
-    const auto r = examples_test::run_program({"python3", "-c", "import ssl"});
+    const auto r = program_test::run_program({"python3", "-c", "import ssl"});
     if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) return std::nullopt;
     return "python3";
 }
 
 bool have_openssl_command() {
-    const auto r = examples_test::run_program({"/bin/sh", "-c", "command -v openssl"});
+    const auto r = program_test::run_program({"/bin/sh", "-c", "command -v openssl"});
     return WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0;
 }
 
@@ -255,7 +255,7 @@ BOOST_DATA_TEST_CASE(python_ssl_client_echo_close_notify_and_abrupt_close, bdata
     int expected_closes = 0;
     for (const run& r : {run{"close_notify", std::size_t{3} << 20}, run{"abrupt", std::size_t{1} << 20},
                          run{"close_notify", 1000}}) {
-        const auto result = examples_test::run_program({*python, TLS_ECHO_CLIENT_SCRIPT, "127.0.0.1", port,
+        const auto result = program_test::run_program({*python, TLS_ECHO_CLIENT_SCRIPT, "127.0.0.1", port,
                                                         certs.ca_cert().string(), r.mode, std::to_string(r.size),
                                                         std::to_string(r.size % 1000 + 1)},
                                                        120s);
@@ -288,7 +288,7 @@ BOOST_DATA_TEST_CASE(openssl_s_client_echo, bdata::make(test_support::backends()
                                     " " + version + " -CAfile '" + certs.ca_cert().string() +
                                     "' -verify_return_error -verify_hostname localhost -servername localhost"
                                     " -quiet -ign_eof < '" + input + "'";
-        const auto result = examples_test::run_program({"/bin/sh", "-c", command});
+        const auto result = program_test::run_program({"/bin/sh", "-c", command});
         BOOST_TEST_MESSAGE(backend << " " << version << " stderr: " << result.err);
         BOOST_TEST(WIFEXITED(result.status));
         BOOST_TEST(WEXITSTATUS(result.status) == 0);
@@ -306,15 +306,15 @@ BOOST_DATA_TEST_CASE(plaintext_to_the_tls_port_closes_that_connection_only, bdat
     tls_echo_server server(backend, tls_test::server_context(certs));
     const auto client_ctx = tls_test::client_context(certs);
     // A TLS client connected before the plaintext one, and still talking after it: unharmed.
-    auto sock = examples_test::connect_loopback(server.port());
+    auto sock = program_test::connect_loopback(server.port());
     int closes = 0;
     std::size_t bad_clients = 0;
     for (const std::string plaintext : {"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", "EHLO client.example\r\n"}) {
         ++bad_clients;
-        auto bad = examples_test::connect_loopback(server.port());
-        BOOST_REQUIRE(examples_test::send_all(bad.get(), plaintext));
-        const auto got = examples_test::recv_to_end(bad.get());
-        BOOST_TEST(got.end != examples_test::ending::timeout);
+        auto bad = program_test::connect_loopback(server.port());
+        BOOST_REQUIRE(program_test::send_all(bad.get(), plaintext));
+        const auto got = program_test::recv_to_end(bad.get());
+        BOOST_TEST(got.end != program_test::ending::timeout);
         BOOST_TEST_REQUIRE(server.wait_closed(++closes));
         const auto log = server.log();
         BOOST_TEST_REQUIRE(log.size() == bad_clients);
@@ -333,19 +333,19 @@ BOOST_DATA_TEST_CASE(a_stalled_handshake_is_closed_by_the_idle_timer, bdata::mak
     REQUIRE_CERTIFICATES(certs);
     tls_echo_server server(backend, tls_test::server_context(certs), 300ms);
     const auto client_ctx = tls_test::client_context(certs);
-    auto silent = examples_test::connect_loopback(server.port());
-    auto half = examples_test::connect_loopback(server.port());
+    auto silent = program_test::connect_loopback(server.port());
+    auto half = program_test::connect_loopback(server.port());
     {
         auto engine = client_ctx->make_layer("localhost");
         const std::string hello(engine->wire_pending());
-        BOOST_REQUIRE(examples_test::send_all(half.get(), hello.substr(0, hello.size() / 2)));
+        BOOST_REQUIRE(program_test::send_all(half.get(), hello.substr(0, hello.size() / 2)));
     }
     // Served while the two stall.
     BOOST_TEST(engine_roundtrip(server.port(), client_ctx, "meanwhile\n", 10) == "meanwhile\n");
     for (int fd : {silent.get(), half.get()}) {
-        const auto got = examples_test::recv_to_end(fd);
+        const auto got = program_test::recv_to_end(fd);
         BOOST_TEST(got.data.empty());
-        BOOST_TEST(got.end != examples_test::ending::timeout);
+        BOOST_TEST(got.end != program_test::ending::timeout);
     }
     BOOST_TEST_REQUIRE(server.wait_closed(3));
     const auto log = server.log();
@@ -382,11 +382,11 @@ BOOST_DATA_TEST_CASE(cve_2011_0411_starttls_injection_over_sockets, bdata::make(
     REQUIRE_CERTIFICATES(certs);
     tls_echo_server server(backend, tls_test::server_context(certs), 0ms, tls_mode::starttls);
     const auto client_ctx = tls_test::client_context(certs);
-    auto sock = examples_test::connect_loopback(server.port());
-    BOOST_REQUIRE(examples_test::send_all(sock.get(), "plain line\n"));
-    BOOST_TEST(examples_test::recv_exact(sock.get(), 11) == "plain line\n");
-    BOOST_REQUIRE(examples_test::send_all(sock.get(), "STARTTLS\nEVIL\n"));
-    BOOST_TEST(examples_test::recv_exact(sock.get(), 7) == "220 go\n");
+    auto sock = program_test::connect_loopback(server.port());
+    BOOST_REQUIRE(program_test::send_all(sock.get(), "plain line\n"));
+    BOOST_TEST(program_test::recv_exact(sock.get(), 11) == "plain line\n");
+    BOOST_REQUIRE(program_test::send_all(sock.get(), "STARTTLS\nEVIL\n"));
+    BOOST_TEST(program_test::recv_exact(sock.get(), 7) == "220 go\n");
     BOOST_TEST(engine_roundtrip(sock.get(), client_ctx, "secure line\n", 12) == "secure line\n");
     BOOST_TEST(server.log().empty());
 }
@@ -431,7 +431,7 @@ BOOST_DATA_TEST_CASE(output_backpressure_counts_the_layers_wire_bytes, bdata::ma
     int fds[2];
     BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
     auto channel = asyncore::make<big_replier>(asyncore::socket::adopt(fds[0]), &map);
-    examples_test::fd peer(fds[1]);
+    program_test::fd peer(fds[1]);
     tls::use_tls(*channel, tls_test::server_context(certs));
     auto client = tls_test::client_context(certs)->make_layer("localhost");
     const auto pass = [&] { asyncore::loop({.timeout = 1ms, .backend = backend, .map = &map, .count = 1}); };
@@ -451,7 +451,7 @@ BOOST_DATA_TEST_CASE(output_backpressure_counts_the_layers_wire_bytes, bdata::ma
             client->receive(std::string_view(buf, static_cast<std::size_t>(n)), decoded);
         }
     };
-    const auto deadline = std::chrono::steady_clock::now() + examples_test::hang_guard;
+    const auto deadline = std::chrono::steady_clock::now() + program_test::hang_guard;
     while (!client->handshake_done() && std::chrono::steady_clock::now() < deadline) {
         peer_io(true);
         pass();
@@ -531,7 +531,7 @@ BOOST_DATA_TEST_CASE(an_async_chat_tls_client, bdata::make(test_support::backend
         auto client = asyncore::make<tls_line_client>(&map, server.port());
         tls::use_tls(*client, tls_test::client_context(certs), host);
         client->push("first\nsecond\n");   // before the connect completes
-        const auto deadline = std::chrono::steady_clock::now() + examples_test::hang_guard;
+        const auto deadline = std::chrono::steady_clock::now() + program_test::hang_guard;
         while (client->connected() || client->connecting()) {
             BOOST_TEST_REQUIRE((std::chrono::steady_clock::now() < deadline));
             asyncore::loop({.timeout = 20ms, .backend = backend, .map = &map, .count = 1});

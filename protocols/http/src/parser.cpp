@@ -92,23 +92,13 @@ void request_parser::found_terminator() {
         return;
     }
     case state::headers: {
-        if (const auto o = head_.header_line_end(); o != overflow::none) {
-            fail_head(o);
-            return;
-        }
-        const std::string_view line = head_.line();
-        if (line.empty()) {
-            head_.clear_line();
+        const auto end = head_.end_header_line(req_.headers, framing_);
+        if (end.too_large != overflow::none)
+            fail_head(end.too_large);
+        else if (end.malformed != field_error::none)
+            fail(400, std::string(describe(end.malformed)));
+        else if (end.end_of_head)
             headers_done();
-            return;
-        }
-        const field_error e = parse_field_line(line, req_.headers);
-        head_.clear_line();
-        if (e != field_error::none) {
-            fail(400, std::string(describe(e)));
-            return;
-        }
-        framing_.note(req_.headers.back());
         return;
     }
     case state::body: set_state(state::complete); return;
@@ -338,23 +328,13 @@ void response_parser::found_terminator() {
         return;
     }
     case state::headers: {
-        if (const auto o = head_.header_line_end(); o != overflow::none) {
-            fail_head(o);
-            return;
-        }
-        const std::string_view line = head_.line();
-        if (line.empty()) {
-            head_.clear_line();
+        const auto end = head_.end_header_line(result_.headers, framing_);
+        if (end.too_large != overflow::none)
+            fail_head(end.too_large);
+        else if (end.malformed != field_error::none)
+            fail("malformed response: " + std::string(describe(end.malformed)));
+        else if (end.end_of_head)
             end_of_headers();
-            return;
-        }
-        const field_error e = parse_field_line(line, result_.headers);
-        head_.clear_line();
-        if (e != field_error::none) {
-            fail("malformed response: " + std::string(describe(e)));
-            return;
-        }
-        framing_.note(result_.headers.back());
         return;
     }
     case state::body:

@@ -51,20 +51,31 @@ public:
     overflow start_line_end() const noexcept {
         return line().size() > limits_.max_request_line ? overflow::start_line : overflow::none;
     }
-    // A piece of a header line; its end (the line ending counts as a byte, so that empty-name lines cannot go on
-    // for ever).
+    // A piece of a header line.
     overflow header_piece(std::string_view piece) {
         header_bytes_ += piece.size();
         if (header_bytes_ > limits_.max_header_bytes || !append(piece, limits_.max_header_bytes + 1))
             return overflow::header_bytes;
         return overflow::none;
     }
-    overflow header_line_end() noexcept {
-        ++header_bytes_;
-        if (header_bytes_ > limits_.max_header_bytes) return overflow::header_bytes;
-        // The empty line that ends the head is not a field.
-        if (!line().empty() && ++header_lines_ > limits_.max_header_lines) return overflow::header_lines;
-        return overflow::none;
+    // The end of a header line, the step both parsers take: bounded, then either the empty line that ends the
+    // head or one field parsed into `into` and noted by `framing`. The line is cleared in every case.
+    struct header_line_end {
+        bool end_of_head = false;
+        overflow too_large = overflow::none;      // a bound was passed
+        field_error malformed = field_error::none; // the line is not a field
+    };
+    header_line_end end_header_line(header_fields& into, framing_fields& framing) {
+        header_line_end r;
+        r.too_large = count_header_line_end();
+        if (r.too_large != overflow::none) return r;
+        const std::string_view l = line();
+        if (l.empty())
+            r.end_of_head = true;
+        else if ((r.malformed = parse_field_line(l, into)) == field_error::none)
+            framing.note(into.back());
+        clear_line();
+        return r;
     }
 
     // The line collected so far without one trailing CR; valid until the next clear_line()/piece.
@@ -83,6 +94,14 @@ public:
     void release() noexcept { std::string().swap(line_); }
 
 private:
+    // The line ending counts as a byte, so that empty-name lines cannot go on for ever; the empty line that ends
+    // the head is not a field.
+    overflow count_header_line_end() noexcept {
+        ++header_bytes_;
+        if (header_bytes_ > limits_.max_header_bytes) return overflow::header_bytes;
+        if (!line().empty() && ++header_lines_ > limits_.max_header_lines) return overflow::header_lines;
+        return overflow::none;
+    }
     // False (and nothing kept) when the line would pass limit bytes.
     bool append(std::string_view piece, std::size_t limit) {
         if (piece.size() > limit || line_.size() > limit - piece.size()) return false;

@@ -18,7 +18,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "test_support.hpp"
 
 #ifndef ASYNCHAT_PATH
@@ -26,7 +26,7 @@
 #endif
 
 namespace bdata = boost::unit_test::data;
-using namespace examples_test;
+using namespace program_test;
 
 namespace {
 
@@ -107,7 +107,7 @@ private:
         }
     }
 
-    examples_test::fd sock_;
+    program_test::fd sock_;
     std::string buffered_;
 };
 

@@ -17,7 +17,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "http_test_util.hpp"
 #include "test_support.hpp"
 
@@ -26,7 +26,7 @@
 #endif
 
 namespace bdata = boost::unit_test::data;
-using namespace examples_test;
+using namespace program_test;
 
 namespace http_command_tests {
 

@@ -1,4 +1,4 @@
-#include "example_support.hpp"
+#include "program_support.hpp"
 
 #include <charconv>
 
@@ -25,7 +25,7 @@
 
 extern char** environ;
 
-namespace examples_test {
+namespace program_test {
 
 namespace {
 
@@ -425,4 +425,4 @@ command_result run_program(const std::vector<std::string>& program_argv, std::ch
     return result;
 }
 
-} // namespace examples_test
+} // namespace program_test

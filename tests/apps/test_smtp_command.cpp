@@ -26,7 +26,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "maildir_test_util.hpp"
 #include "test_support.hpp"
 
@@ -42,7 +42,7 @@ namespace fs = std::filesystem;
 using maildir_test::files_in;
 using maildir_test::slurp;
 using maildir_test::temp_dir;
-using namespace examples_test;
+using namespace program_test;
 using namespace std::chrono_literals;
 
 namespace {

@@ -27,7 +27,7 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
-#include "example_support.hpp"
+#include "program_support.hpp"
 #include "test_support.hpp"
 
 #ifndef ASYNCHAT_PATH
@@ -37,7 +37,7 @@
 extern char** environ;
 
 namespace bdata = boost::unit_test::data;
-using namespace examples_test;
+using namespace program_test;
 
 namespace {
 
@@ -73,7 +73,7 @@ std::string printable(std::string_view s) {
 
 // ---- the command run to completion (argument handling, --help)
 
-// Runs ASYNCHAT_PATH with args (examples_test::run_program: stdin from /dev/null, stdout and stderr captured
+// Runs ASYNCHAT_PATH with args (program_test::run_program: stdin from /dev/null, stdout and stderr captured
 // separately, since the bad-argument contract is about what goes to stderr).
 command_result run_command(const std::vector<std::string>& args) {
     std::vector<std::string> argv{ASYNCHAT_PATH};

@@ -15,7 +15,7 @@
 
 #include <sys/types.h>
 
-namespace examples_test {
+namespace program_test {
 
 using namespace std::chrono_literals;
 
@@ -141,4 +141,4 @@ bool on_path(const std::string& name);
 // period, so that a dropped, duplicated or reordered chunk shows as a mismatch.
 std::string binary_payload(std::size_t n);
 
-} // namespace examples_test
+} // namespace program_test

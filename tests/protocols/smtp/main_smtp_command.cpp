@@ -1,3 +1,0 @@
-// The test module of `asynchat serve smtp` / `asynchat send-mail` run as child processes (smtp_command_tests.cpp).
-#define BOOST_TEST_MODULE smtp_command
-#include <boost/test/unit_test.hpp>
