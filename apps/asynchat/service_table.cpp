@@ -7,11 +7,10 @@ std::unique_ptr<command_service> make_echo_service();
 std::unique_ptr<command_service> make_chat_service();
 std::unique_ptr<command_service> make_http_service();
 std::unique_ptr<command_service> make_smtp_service();
-std::unique_ptr<command_service> make_discard_service();
 
 std::vector<std::unique_ptr<command_service>> service_table() {
     std::vector<std::unique_ptr<command_service>> table;
-    for (auto make : {make_echo_service, make_chat_service, make_http_service, make_smtp_service, make_discard_service})
+    for (auto make : {make_echo_service, make_chat_service, make_http_service, make_smtp_service})
         table.push_back(make());
     return table;
 }
