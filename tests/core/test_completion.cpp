@@ -38,6 +38,13 @@ std::vector<std::string> completion_backends() {
     return out;
 }
 
+// The case run for the "" entry says why nothing was tested.
+bool skipped(const std::string& backend) {
+    if (!backend.empty()) return false;
+    BOOST_TEST_MESSAGE("skipped: no completion backend in this build");
+    return true;
+}
+
 // A channel that takes its input from the transport. Until the transport reads for it (the Asio transport reads
 // only for a channel that has had input once), readiness hands it its input and it reads for itself.
 struct transport_reader : scripted {
@@ -99,10 +106,7 @@ BOOST_AUTO_TEST_SUITE(completion_reads)
 // come in order, before what follows.
 BOOST_DATA_TEST_CASE(readable_throwing_goes_to_handle_error_and_the_bytes_wait, bdata::make(completion_backends()),
                      backend) {
-    if (backend.empty()) {
-        BOOST_TEST_MESSAGE("skipped: no completion backend in this build");
-        return;
-    }
+    if (test_completion::skipped(backend)) return;
     fixture f(backend);
     f.settle();
     bool throw_once = false;
@@ -134,10 +138,7 @@ BOOST_DATA_TEST_CASE(readable_throwing_goes_to_handle_error_and_the_bytes_wait, 
 // in readiness mode, where a channel whose readable() throws is closed before it reads anything.
 BOOST_DATA_TEST_CASE(readable_throwing_with_a_closing_handle_error_hands_nothing_over,
                      bdata::make(completion_backends()), backend) {
-    if (backend.empty()) {
-        BOOST_TEST_MESSAGE("skipped: no completion backend in this build");
-        return;
-    }
+    if (test_completion::skipped(backend)) return;
     fixture f(backend);
     f.settle();
     bool throwing = false;
@@ -158,10 +159,7 @@ BOOST_DATA_TEST_CASE(readable_throwing_with_a_closing_handle_error_hands_nothing
 // lost, and the next loop hands them over.
 BOOST_DATA_TEST_CASE(exit_now_from_readable_leaves_the_loop_and_keeps_the_bytes, bdata::make(completion_backends()),
                      backend) {
-    if (backend.empty()) {
-        BOOST_TEST_MESSAGE("skipped: no completion backend in this build");
-        return;
-    }
+    if (test_completion::skipped(backend)) return;
     fixture f(backend);
     f.settle();
     bool exit_once = false;
@@ -193,10 +191,7 @@ BOOST_DATA_TEST_CASE(exit_now_from_readable_leaves_the_loop_and_keeps_the_bytes,
 // and its interest is not re-evaluated before the read completes) is not handed what that read brought: the bytes
 // wait, in order before anything read later, until readable() says yes again.
 BOOST_DATA_TEST_CASE(bytes_read_while_not_readable_wait_in_order, bdata::make(completion_backends()), backend) {
-    if (backend.empty()) {
-        BOOST_TEST_MESSAGE("skipped: no completion backend in this build");
-        return;
-    }
+    if (test_completion::skipped(backend)) return;
     fixture f(backend);
     f.settle();
     bool paused = false;
@@ -219,10 +214,7 @@ BOOST_DATA_TEST_CASE(bytes_read_while_not_readable_wait_in_order, bdata::make(co
 // after the bytes that came before it. With bytes before it, the read that is in flight brings those (and the end
 // stays in the socket); without, it brings the end itself.
 BOOST_DATA_TEST_CASE(end_of_input_read_while_not_readable_waits, bdata::make(completion_backends()), backend) {
-    if (backend.empty()) {
-        BOOST_TEST_MESSAGE("skipped: no completion backend in this build");
-        return;
-    }
+    if (test_completion::skipped(backend)) return;
     for (const std::string last : {"last\n", ""}) {
         BOOST_TEST_CONTEXT("bytes before the end: \"" << last << "\"") {
             fixture f(backend);
