@@ -48,6 +48,10 @@ dispatcher::dispatcher(class socket sock, socket_map* map) : dispatcher(map) {
     sock.set_blocking(false);
     set_socket(std::move(sock));
     connected_ = true;
+    if (auto reported = map_->take_expected_peer(fileno_)) {
+        addr_ = std::move(reported); // a proxy in front said who the client is (socket_map::expect_peer_address)
+        return;
+    }
     try {
         addr_ = socket_.getpeername();
     } catch (const std::system_error& e) {

@@ -41,6 +41,15 @@ std::vector<ref<dispatcher>> socket_map::channels() const {
     return out;
 }
 
+void socket_map::expect_peer_address(int fd, address client) { expected_peer_.emplace(fd, std::move(client)); }
+
+std::optional<address> socket_map::take_expected_peer(int fd) noexcept {
+    if (!expected_peer_ || expected_peer_->first != fd) return std::nullopt;
+    std::optional<address> out(std::move(expected_peer_->second));
+    expected_peer_.reset();
+    return out;
+}
+
 void socket_map::clear() noexcept {
     for (auto& ch : channels()) detach(*ch);
 }

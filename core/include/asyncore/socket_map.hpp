@@ -11,11 +11,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "address.hpp"
 #include "poller.hpp"
 #include "ref.hpp"
 #include "timers.hpp"
@@ -41,6 +43,12 @@ public:
     std::vector<ref<dispatcher>> channels() const;
     // Takes every channel out of the map without closing it (Python's map.clear()).
     void clear() noexcept;
+
+    // The client's address as a proxy in front reported it (the PROXY protocol, asynchat::serve): the next
+    // dispatcher made on `fd` in this map takes it as its addr() instead of asking getpeername(), so the channel's
+    // constructor already sees the client. One at a time; forget_peer_address drops one left unclaimed.
+    void expect_peer_address(int fd, address client);
+    void forget_peer_address() noexcept { expected_peer_.reset(); }
 
     // Runs fn once, `delay` from now, from this map's loop (see timers.hpp). Cancel through the handle.
     timer_handle call_later(std::chrono::duration<double> delay, std::function<void()> fn);
@@ -75,6 +83,8 @@ public:
 
 private:
     friend class dispatcher;
+    std::optional<address> take_expected_peer(int fd) noexcept;
+    std::optional<std::pair<int, address>> expected_peer_;
     // Input a completion backend read for a channel while it was not readable: handed on when it is again.
     struct parked_input {
         std::string bytes; // in the order read

@@ -28,9 +28,23 @@
 #include <asyncore/loop.hpp>
 #include <asyncore/socket.hpp>
 #include <asyncore/socket_map.hpp>
+#include <asynchat/proxy_protocol.hpp>
 #include <asynchat/service_stats.hpp>
 
 namespace asynchat {
+
+// A load balancer in front (HAProxy `send-proxy` / `send-proxy-v2`, nginx `proxy_protocol on`) that starts each
+// connection with a PROXY protocol header naming the client (proxy_protocol.hpp). With it on, the listener reads
+// the header before the service's channel is made: the channel's addr() is the client's (a v2 LOCAL health check,
+// or v1 UNKNOWN, keeps the connection's own), and a connection whose first bytes are not a valid header, or
+// that has not sent a whole one within header_timeout, is closed unserved. Off by default: a header sent to a
+// server that does not expect one is the client's own bytes, and a server that expects one must not be reachable
+// but through the balancer (anyone else could name any address).
+struct proxy_protocol_options {
+    bool enabled = false;
+    std::chrono::duration<double> header_timeout{5};   // from the accept to the header's last byte
+    std::size_t max_header = proxy::default_max_header; // v2 headers (addresses + TLVs); v1 is at most 107 bytes
+};
 
 // One listening service of a server process.
 struct service {
@@ -47,6 +61,9 @@ struct service {
     // SMTP's 421, chat's "ERR server full"); empty: closed without a word.
     std::string over_capacity_reply{};
     int backlog = 1024;
+    // Connections start with a PROXY protocol header (off by default). Connections still sending theirs count
+    // toward max_connections.
+    proxy_protocol_options proxy{};
 };
 
 struct serve_options {
