@@ -85,7 +85,8 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
                                  .accept = std::move(started.accept),
                                  .stats = &stats[i],
                                  .max_connections = server.max_connections,
-                                 .over_capacity_reply = std::move(started.over_capacity_reply)});
+                                 .over_capacity_reply = std::move(started.over_capacity_reply),
+                                 .proxy = server.proxy});
         }
     } catch (const start_failure& e) {
         std::cerr << "asynchat: " << e.what() << '\n';

@@ -85,6 +85,11 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
                    "seconds after SIGTERM/SIGINT for connections to finish before they are cut off")
         ->check(timeout_seconds)
         ->capture_default_str();
+    cmd.add_flag("--proxy-protocol", opts.proxy.enabled,
+                 "expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy[-v2] sends) on every connection; "
+                 "one without a valid header is closed");
+    add_seconds_option(cmd, "--proxy-header-timeout", opts.proxy.header_timeout,
+                       "seconds a connection may take to send its whole PROXY header (0: no limit)");
     const CLI::Validator readable([](std::string& path) { return readable_file_error(path); }, "FILE");
     auto* cert = cmd.add_option("--tls-cert", opts.tls_cert,
                                 "TLS certificate chain (PEM, leaf first); with --tls-key the service speaks TLS "

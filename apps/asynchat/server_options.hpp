@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include <asyncore/asyncore.hpp>
+#include <asynchat/serve.hpp>
 #include <asynchat/service_stats.hpp>
 
 #include "tls_support.hpp"
@@ -24,10 +25,12 @@ struct server_options {
     std::string tls_cert{};              // --tls-cert: PEM, the leaf first, then intermediates
     std::string tls_key{};               // --tls-key: PEM
     tls_context tls{};                   // made from them by finish_server_tls; null: plaintext
+    asynchat::proxy_protocol_options proxy{}; // --proxy-protocol, --proxy-header-timeout
 };
 
 // --host, --port (unless with_port is false: serve all has one port option per service), --backend,
-// --max-connections, --shutdown-timeout, and --tls-cert with --tls-key (both or neither).
+// --max-connections, --shutdown-timeout, --proxy-protocol with --proxy-header-timeout, and --tls-cert with
+// --tls-key (both or neither).
 void add_server_options(CLI::App& cmd, server_options& opts, bool with_port = true);
 // From the subcommand's parse callback: opts.tls from --tls-cert/--tls-key (offering `alpn`), null without them.
 // A certificate or key that cannot be used throws CLI::ValidationError naming the option (exit 2, one line).

@@ -1,9 +1,12 @@
 // `asynchat serve all`: three services in one map and one loop, on every backend. The figures on /metrics must
 // follow what the test itself did to the other services, which is what shows they share the loop and the map.
+#include <array>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <regex>
 #include <string>
@@ -94,6 +97,14 @@ std::uint64_t metric(const std::string& text, const std::string& name, const std
     BOOST_REQUIRE(ec == std::errc{});
     BOOST_REQUIRE(*end == '\n');
     return v;
+}
+
+// http_get through a PROXY v1 header naming 192.0.2.50 (for a server started with --proxy-protocol).
+std::string http_get_behind_proxy(std::uint16_t port, const std::string& path) {
+    auto s = connect_loopback(port);
+    BOOST_REQUIRE(send_all(s.get(), "PROXY TCP4 192.0.2.50 127.0.0.1 50000 80\r\nGET " + path +
+                                        " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"));
+    return recv_exact(s.get(), 1 << 22);
 }
 
 } // namespace
@@ -240,3 +251,72 @@ BOOST_AUTO_TEST_CASE(bad_arguments_exit_2) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// `serve all --proxy-protocol`: every service reads HAProxy's PROXY header first (asynchat::serve's
+// service::proxy); what follows is the protocol, and the client the header names is the one SMTP records.
+BOOST_AUTO_TEST_SUITE(serve_all_behind_a_proxy)
+
+// PROXY v2, TCP over IPv4, from src:sport to dst:dport (HAProxy's send-proxy-v2).
+std::string proxy_v2_tcp4(std::array<unsigned char, 4> src, std::uint16_t sport, std::array<unsigned char, 4> dst,
+                          std::uint16_t dport) {
+    std::string h("\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c", 16);
+    for (auto b : src) h += static_cast<char>(b);
+    for (auto b : dst) h += static_cast<char>(b);
+    for (auto port : {sport, dport}) {
+        h += static_cast<char>(port >> 8);
+        h += static_cast<char>(port & 0xff);
+    }
+    return h;
+}
+
+BOOST_DATA_TEST_CASE(each_service_behind_the_header, bdata::make(test_support::backends()), backend) {
+    serve_all server(backend, {"--proxy-protocol"});
+
+    // SMTP after a v1 header: the stored message's Received line names the client the header named.
+    {
+        auto smtp = connect_loopback(server.ports["smtp"]);
+        BOOST_REQUIRE(send_all(smtp.get(), "PROXY TCP4 203.0.113.7 127.0.0.1 56324 25\r\n"));
+        BOOST_TEST(smtp_reply(smtp.get()).starts_with("220 "));
+        for (const char* command : {"EHLO client.example\r\n", "MAIL FROM:<a@x>\r\n", "RCPT TO:<b@y>\r\n",
+                                    "DATA\r\n", "Subject: behind\r\n\r\nbody\r\n.\r\n"}) {
+            BOOST_REQUIRE(send_all(smtp.get(), command));
+            BOOST_TEST(!smtp_reply(smtp.get()).starts_with("5"), command);
+        }
+        BOOST_REQUIRE(send_all(smtp.get(), "QUIT\r\n"));
+        smtp_reply(smtp.get());
+    }
+    std::vector<std::filesystem::path> stored;
+    for (const auto& e : std::filesystem::directory_iterator(server.maildir / "new")) stored.push_back(e.path());
+    BOOST_REQUIRE_EQUAL(stored.size(), 1u);
+    std::ifstream in(stored[0], std::ios::binary);
+    const std::string message{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    BOOST_TEST(message.find("\r\nReceived: from client.example ([203.0.113.7]) by ") != std::string::npos, message);
+
+    // HTTP after a v2 header; echo after a v2 LOCAL one (a balancer's own health check).
+    {
+        auto http = connect_loopback(server.ports["http"]);
+        BOOST_REQUIRE(send_all(http.get(), proxy_v2_tcp4({198, 51, 100, 9}, 40000, {127, 0, 0, 1}, 80) +
+                                               "GET /metrics HTTP/1.0\r\n\r\n"));
+        BOOST_TEST(recv_exact(http.get(), 1 << 20).starts_with("HTTP/1.0 200 "));
+    }
+    {
+        auto echo = connect_loopback(server.ports["echo"]);
+        BOOST_REQUIRE(send_all(echo.get(), std::string("\r\n\r\n\0\r\nQUIT\n\x20\x00\x00\x00", 16) + "hi\n"));
+        BOOST_TEST(recv_exact(echo.get(), 3) == "hi\n");
+    }
+
+    // No header: closed without a byte of the protocol (no 220, no HTTP response), counted as an error.
+    for (const char* name : {"smtp", "http"}) {
+        auto bare = connect_loopback(server.ports[name]);
+        BOOST_REQUIRE(send_all(bare.get(), "GET / HTTP/1.0\r\n\r\n"));
+        const auto got = recv_to_end(bare.get());
+        BOOST_TEST(got.data == "", name);
+        BOOST_TEST(got.end != ending::timeout, name);
+    }
+    const std::string metrics = body_of(http_get_behind_proxy(server.ports["http"], "/metrics"));
+    BOOST_TEST(metric(metrics, "asynchat_errors_total", "smtp") == 1u);
+    BOOST_TEST(metric(metrics, "asynchat_errors_total", "http") == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+

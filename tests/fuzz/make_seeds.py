@@ -290,7 +290,25 @@ def tls_seeds():
     }
 
 
-TARGETS = {"fuzz_framer": FRAMER, "fuzz_http_request": HTTP_REQUEST, "fuzz_http_response": HTTP_RESPONSE,
+# ---- fuzz_proxy: a byte for the piece size, a byte for the v2 bound, then the stream.
+def proxy_v2(command, family, addresses, tlvs=b""):
+    body = addresses + tlvs
+    return (b"\r\n\r\n\0\r\nQUIT\n" + bytes([0x20 | command, family]) + len(body).to_bytes(2, "big") + body)
+
+
+PROXY = {
+    "v1_tcp4": b"\x04\x02PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\nEHLO x\r\n",
+    "v1_tcp6": b"\x00\x02PROXY TCP6 2001:db8::1 ::1 1 65535\r\n",
+    "v1_unknown": b"\x07\x00PROXY UNKNOWN ffff::1 ::1 1 2\r\n",
+    "v2_tcp4": b"\x05\x02" + proxy_v2(1, 0x11, bytes([198, 51, 100, 9, 127, 0, 0, 1, 0x9c, 0x40, 0, 80])) + b"GET /",
+    "v2_tcp6_tlv": b"\x0b\x01" + proxy_v2(1, 0x21, bytes(range(32)) + b"\x01\xbb\x00\x19", b"\x01\x00\x02h2"),
+    "v2_local": b"\x01\x02" + proxy_v2(0, 0x00, b"") + b"ping\n",
+    "v2_unix": b"\x03\x02" + proxy_v2(1, 0x31, b"/a" + bytes(106) + b"/b" + bytes(106)),
+    "not_a_header": b"\x02\x02GET / HTTP/1.0\r\n\r\n",
+}
+
+
+TARGETS = {"fuzz_framer": FRAMER, "fuzz_proxy": PROXY, "fuzz_http_request": HTTP_REQUEST, "fuzz_http_response": HTTP_RESPONSE,
            "fuzz_line": LINE, "fuzz_smtp": SMTP, "fuzz_tls": tls_seeds()}
 
 

@@ -81,12 +81,13 @@ maildir::~maildir() {
     ::close(new_fd_);
 }
 
-void maildir::deliver(std::string head, std::string body, std::function<void(const delivery_result&)> done) {
+void maildir::deliver(std::string head, std::string body, std::function<void(const delivery_result&)> done,
+                      std::string name) {
     const std::uint64_t id = next_id_++;
     callbacks_.emplace(id, std::move(done));
     {
         std::lock_guard lock(mutex_);
-        queue_.push_back(job{id, std::move(head), std::move(body)});
+        queue_.push_back(job{id, std::move(head), std::move(body), std::move(name)});
     }
     wake_.notify_one();
 }
@@ -129,7 +130,7 @@ std::string maildir::unique_name() {
 bool maildir::write_tmp(const job& j, std::string& name, int& fd, std::string& error) {
     fd = -1;
     for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
-        name = unique_name();
+        name = attempt == 0 && !j.name.empty() ? j.name : unique_name();
         fd = ::openat(tmp_fd_, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 && errno != EEXIST) break;
     }

@@ -1,6 +1,11 @@
 #include "asynchat/smtp/server.hpp"
 
+#include <cctype>
+#include <cstdio>
+#include <ctime>
 #include <sstream>
+
+#include <sys/socket.h>
 
 #include <asyncore/log.hpp>
 #include <asyncore/loop.hpp>
@@ -174,25 +179,79 @@ void smtp_channel::finish_delivery(std::uint64_t transaction, std::string_view r
 
 // ---- maildir_server
 
-std::string delivery_headers(const envelope& message) {
+arrival arrival_of(smtp_channel& channel, std::string id) {
+    const smtp_session& session = channel.session();
+    return {.helo = session.helo_name(),
+            .client = channel.addr(),
+            .by = session.options().hostname,
+            .with = !session.extended() ? "SMTP" : session.tls() ? "ESMTPS" : "ESMTP",
+            .id = std::move(id),
+            .when = std::chrono::system_clock::now()};
+}
+
+namespace {
+
+// A domain's or an address literal's bytes kept, any other written as '_' (the client chose them).
+std::string header_word(std::string_view word) {
+    std::string out;
+    for (const char c : word)
+        out += std::isalnum(static_cast<unsigned char>(c)) || std::string_view(".-[]:").find(c) != std::string_view::npos
+                   ? c
+                   : '_';
+    return out.empty() ? std::string("unknown") : out;
+}
+
+std::string rfc5322_date(std::chrono::system_clock::time_point when) {
+    const std::time_t t = std::chrono::system_clock::to_time_t(when);
+    std::tm utc{};
+    ::gmtime_r(&t, &utc);
+    static constexpr const char* days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    char text[40];
+    std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[utc.tm_wday], utc.tm_mday,
+                  months[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    return text;
+}
+
+} // namespace
+
+std::string received_header(const arrival& a, const envelope& message) {
+    std::string line = "Received: from " + header_word(a.helo);
+    if (a.client && (a.client->family() == AF_INET || a.client->family() == AF_INET6))
+        line += std::string(" ([") + (a.client->family() == AF_INET6 ? "IPv6:" : "") + a.client->host() + "])";
+    line += " by " + header_word(a.by) + " with " + a.with;
+    if (!a.id.empty()) line += " id " + a.id;
+    if (message.rcpt_tos.size() == 1) line += " for <" + message.rcpt_tos.front() + ">";
+    line += "; " + rfc5322_date(a.when) + "\r\n";
+    return line;
+}
+
+std::string delivery_headers(const envelope& message, const arrival& a) {
     std::string head = "Return-Path: <" + message.mail_from + ">\r\nX-Envelope-To: ";
     for (std::size_t i = 0; i < message.rcpt_tos.size(); ++i) {
         if (i) head += ", ";
         head += "<" + message.rcpt_tos[i] + ">";
     }
     head += "\r\n";
+    head += received_header(a, message);
     return head;
 }
 
-void maildir_server::handle_DATA(smtp_channel&, envelope& message, delivery_completion done) {
-    maildir_.deliver(delivery_headers(message), std::move(message.content), [done](const delivery_result& r) {
-        if (r.ok) {
-            done("250 OK: queued as " + r.name);
-            return;
-        }
-        asyncore::log(asyncore::log_level::error, "asynchat: smtp: delivery failed: " + r.error);
-        done("451 Requested action aborted: local error in processing");
-    });
+void maildir_server::handle_DATA(smtp_channel& channel, envelope& message, delivery_completion done) {
+    std::string name = maildir_.next_name();
+    std::string head = delivery_headers(message, arrival_of(channel, name));
+    maildir_.deliver(
+        std::move(head), std::move(message.content),
+        [done](const delivery_result& r) {
+            if (r.ok) {
+                done("250 OK: queued as " + r.name);
+                return;
+            }
+            asyncore::log(asyncore::log_level::error, "asynchat: smtp: delivery failed: " + r.error);
+            done("451 Requested action aborted: local error in processing");
+        },
+        std::move(name));
 }
 
 std::string over_capacity_reply(std::string_view hostname) {

@@ -44,4 +44,21 @@ inline std::vector<fs::path> files_in(const fs::path& dir) {
     return out;
 }
 
+// A stored message without the Received line maildir_server adds after X-Envelope-To, so that the rest can be
+// compared byte for byte. The line must be there, name the file as its id, and (when `client` is not empty) the
+// client's address literal; otherwise the result says what is wrong instead, and the comparison fails with it.
+inline std::string without_received(const fs::path& f, const std::string& client = "127.0.0.1") {
+    const std::string content = slurp(f);
+    const auto start = content.find("\r\nReceived: from ");
+    if (start == std::string::npos) return "no Received line in " + f.string() + ": " + content.substr(0, 300);
+    const auto end = content.find("\r\n", start + 2);
+    const std::string line = content.substr(start + 2, end - start - 2);
+    if (line.find(" id " + f.filename().string() + (line.find(" for <") != std::string::npos ? " for <" : ";")) ==
+        std::string::npos)
+        return "the Received line does not name " + f.filename().string() + ": " + line;
+    if (!client.empty() && line.find(" ([" + client + "]) by ") == std::string::npos)
+        return "the Received line does not name the client " + client + ": " + line;
+    return content.substr(0, start + 2) + content.substr(end + 2);
+}
+
 } // namespace maildir_test

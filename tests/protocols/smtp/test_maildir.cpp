@@ -191,8 +191,45 @@ BOOST_DATA_TEST_CASE(the_250_comes_after_the_file_is_in_new, bdata::make(test_su
     const auto queued = got.find("250 OK: queued as ");
     BOOST_REQUIRE(queued != std::string::npos);
     const std::string name = got.substr(queued + 18, got.find("\r\n", queued) - queued - 18);
-    BOOST_TEST(escape(slurp(dir.path / "new" / name)) ==
-               escape("Return-Path: <a@x>\r\nX-Envelope-To: <b@y>, <c@z>\r\nSubject: s\r\n\r\n.body\r\n"));
+    // The Received line names the stored file as its id; without a socket it has no client address.
+    const std::string stored = slurp(dir.path / "new" / name);
+    const std::string received = "Received: from me by localhost with ESMTP id " + name + "; ";
+    BOOST_TEST(escape(stored.substr(0, stored.find("Received: "))) ==
+               escape("Return-Path: <a@x>\r\nX-Envelope-To: <b@y>, <c@z>\r\n"));
+    BOOST_TEST(stored.find(received) != std::string::npos, escape(stored));
+    BOOST_TEST(escape(stored.substr(stored.find("\r\n", stored.find(received)) + 2)) ==
+               escape("Subject: s\r\n\r\n.body\r\n"));
+}
+
+// RFC 5321 §4.4's trace line: from the HELO name and the client's address literal, by us, with the protocol, the
+// queue id, the one recipient, and the date; a HELO name cannot break out of the header.
+BOOST_AUTO_TEST_CASE(the_received_line_says_where_the_message_came_from) {
+    using asynchat::smtp::arrival;
+    asynchat::smtp::envelope one{.mail_from = "a@x", .mail_options = {}, .rcpt_tos = {"b@y"}, .content = {}};
+    asynchat::smtp::envelope two = one;
+    two.rcpt_tos.push_back("c@z");
+    // 2026-12-08 01:02:03 UTC, a Tuesday.
+    const auto when = std::chrono::system_clock::from_time_t(1796691723);
+    const arrival v4{.helo = "client.example",
+                     .client = asyncore::address::ipv4("203.0.113.7", 56324),
+                     .by = "mx.example",
+                     .with = "ESMTP",
+                     .id = "Q1",
+                     .when = when};
+    BOOST_TEST(asynchat::smtp::received_header(v4, one) ==
+               "Received: from client.example ([203.0.113.7]) by mx.example with ESMTP id Q1 for <b@y>; "
+               "Tue, 08 Dec 2026 01:02:03 +0000\r\n");
+    arrival v6 = v4;
+    v6.client = asyncore::address::ipv6("2001:db8::1", 25);
+    v6.with = "ESMTPS";
+    BOOST_TEST(asynchat::smtp::received_header(v6, two) ==
+               "Received: from client.example ([IPv6:2001:db8::1]) by mx.example with ESMTPS id Q1; "
+               "Tue, 08 Dec 2026 01:02:03 +0000\r\n");
+    arrival forged = v4;
+    forged.helo = "x\r\nReceived: from trusted (evil";
+    const std::string line = asynchat::smtp::received_header(forged, one);
+    BOOST_TEST(line.find('\r') == line.size() - 2);
+    BOOST_TEST(line.starts_with("Received: from x__Received:_from_trusted__evil ([203.0.113.7]) by "));
 }
 
 BOOST_DATA_TEST_CASE(a_failed_delivery_is_451_and_the_session_goes_on, bdata::make(test_support::backends()),

@@ -66,7 +66,12 @@ public:
 
     // Stores head followed by body as one file (head: the header lines the server adds). Loop thread only;
     // done runs later on the loop thread, never from inside this call.
-    void deliver(std::string head, std::string body, std::function<void(const delivery_result&)> done);
+    // `name`: from next_name(), so that the head can already say it (a Received line's id); the file gets it
+    // unless another process took it meanwhile (then delivery_result::name says which). Empty: one is chosen.
+    void deliver(std::string head, std::string body, std::function<void(const delivery_result&)> done,
+                 std::string name = {});
+    // A name unique to this Maildir for a file (time.pid_seq.host). Any thread.
+    std::string next_name() { return unique_name(); }
 
     const std::filesystem::path& path() const noexcept { return dir_; }
     // Loop thread only.
@@ -78,6 +83,7 @@ private:
         std::uint64_t id;
         std::string head;
         std::string body;
+        std::string name; // wanted; empty: any
     };
     void work();
     void run_batch(std::vector<job>& batch);

@@ -23,10 +23,13 @@
 // STARTTLS (options().start_tls set): the channel hands itself to that callback after queueing the 220, and
 // takes commands again only once its stream layer reports the handshake done; a line framed before that (sent in
 // plaintext after STARTTLS) is dropped (session.hpp).
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <asyncore/address.hpp>
 #include <asyncore/ref.hpp>
 #include <asynchat/line/line_receiver.hpp>
 #include <asynchat/service_connection.hpp>
@@ -133,6 +136,7 @@ private:
 // The server of `asynchat serve smtp`: each accepted message becomes one file in a Maildir, with
 //   Return-Path: <from>
 //   X-Envelope-To: <r1>, <r2>
+//   Received: from HELO ([client]) by HOST with ESMTP id NAME; DATE
 // before the data; the 250 is sent once the file is durable (maildir.hpp), 451 if the delivery failed.
 class maildir_server : public smtp_server {
 public:
@@ -151,7 +155,26 @@ private:
 // §3.8): "421 HOSTNAME Service not available, closing transmission channel".
 std::string over_capacity_reply(std::string_view hostname);
 
-// The header lines maildir_server puts before a message's data.
-std::string delivery_headers(const envelope& message);
+// What a message's Received line records of its arrival (RFC 5321 §4.4).
+struct arrival {
+    std::string helo;                         // the name the client gave in HELO/EHLO
+    std::optional<asyncore::address> client;  // its address: behind a PROXY protocol balancer, the one it named
+    std::string by;                           // our hostname (smtp_options::hostname)
+    std::string with;                         // "SMTP" (HELO), "ESMTP" (EHLO), "ESMTPS" (EHLO over STARTTLS)
+    std::string id;                           // the queue id: the name of the stored file
+    std::chrono::system_clock::time_point when = std::chrono::system_clock::now();
+};
+// The arrival of the message in `channel`'s session now, to be stored under `id`.
+arrival arrival_of(smtp_channel& channel, std::string id);
+
+// "Received: from HELO ([ADDRESS]) by HOST with ESMTP id ID[ for <RCPT>]; DATE\r\n" (RFC 5321 §4.4, the date as
+// RFC 5322 writes it, in UTC). The recipient is named only when there is one (naming several would tell each
+// of the others). The HELO name is the client's word: bytes outside a domain's or an address literal's are
+// written as '_', so it can neither end the header nor fake another.
+std::string received_header(const arrival& a, const envelope& message);
+
+// The header lines maildir_server puts before a message's data: Return-Path, X-Envelope-To, then the Received
+// line of `a`.
+std::string delivery_headers(const envelope& message, const arrival& a);
 
 } // namespace asynchat::smtp
