@@ -64,9 +64,10 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
     };
     const auto loop = [&] { return loop_figures{map.backend(), map.passes(), map.size()}; };
     std::vector<asynchat::service> listening;
+    bool draining = false; // set at the signal: /readyz answers 503 from then on
     try {
         for (std::size_t i = 0; i < services.size(); ++i) {
-            serve_context context{mode, server, stats[i], {}};
+            serve_context context{mode, server, stats[i], {}, [&draining] { return !draining; }};
             if (mode == serve_mode::all)
                 context.status_routes = [&](asynchat::http::router& routes) {
                     namespace http = asynchat::http;
@@ -98,6 +99,8 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
         asynchat::serve(std::move(listening),
                         {.backend = server.backend,
                          .shutdown_timeout = std::chrono::duration<double>(server.shutdown_timeout),
+                         .drain_delay = std::chrono::duration<double>(server.drain_delay),
+                         .on_stop = [&draining] { draining = true; },
                          .map = nullptr,
                          .on_listening = [&](const asynchat::service& s, std::size_t i, const std::string& where) {
                              addresses[i] = where;

@@ -85,6 +85,11 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
                    "seconds after SIGTERM/SIGINT for connections to finish before they are cut off")
         ->check(timeout_seconds)
         ->capture_default_str();
+    cmd.add_option("--drain-delay", opts.drain_delay,
+                   "seconds after SIGTERM/SIGINT to go on listening and serving while /readyz answers 503, so that a "
+                   "load balancer takes this instance out before it refuses connections; then the drain")
+        ->check(timeout_seconds)
+        ->capture_default_str();
     cmd.add_flag("--proxy-protocol", opts.proxy.enabled,
                  "expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy[-v2] sends) on every connection; "
                  "one without a valid header is closed");

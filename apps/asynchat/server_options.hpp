@@ -22,6 +22,7 @@ struct server_options {
     std::string backend{asyncore::default_backend()};
     std::size_t max_connections = 10000; // open connections per service; one more gets the over-capacity reply
     double shutdown_timeout = 5;         // seconds the drain after SIGTERM may last
+    double drain_delay = 0;              // seconds of serving, not ready (/readyz 503), between SIGTERM and the drain
     std::string tls_cert{};              // --tls-cert: PEM, the leaf first, then intermediates
     std::string tls_key{};               // --tls-key: PEM
     tls_context tls{};                   // made from them by finish_server_tls; null: plaintext
@@ -29,7 +30,7 @@ struct server_options {
 };
 
 // --host, --port (unless with_port is false: serve all has one port option per service), --backend,
-// --max-connections, --shutdown-timeout, --proxy-protocol with --proxy-header-timeout, and --tls-cert with
+// --max-connections, --shutdown-timeout, --drain-delay, --proxy-protocol with --proxy-header-timeout, and --tls-cert with
 // --tls-key (both or neither).
 void add_server_options(CLI::App& cmd, server_options& opts, bool with_port = true);
 // From the subcommand's parse callback: opts.tls from --tls-cert/--tls-key (offering `alpn`), null without them.

@@ -35,6 +35,8 @@ struct serve_context {
     asynchat::service_stats& stats; // this service's figures, for its channels to count into
     // serve all: the process's status pages (/metrics, /status), added by the service that speaks HTTP.
     std::function<void(asynchat::http::router&)> status_routes;
+    // False from SIGTERM/SIGINT on (the drain delay included): what /readyz says.
+    std::function<bool()> ready;
 };
 
 // A service that cannot start (a Maildir it cannot make, a --root it cannot read): the one line said, and the

@@ -41,6 +41,7 @@ graceful_loop::graceful_loop(stop_options options)
 
 graceful_loop::~graceful_loop() {
     deadline_.cancel();
+    delay_.cancel();
     if (watcher_) watcher_->close();
 }
 
@@ -51,6 +52,14 @@ void graceful_loop::stop() {
     }
     draining_ = true;
     if (options_.on_stop) options_.on_stop();
+    if (options_.drain_delay.count() > 0)
+        delay_ = map_->call_later(options_.drain_delay, [this] { begin_drain(); });
+    else
+        begin_drain();
+}
+
+void graceful_loop::begin_drain() {
+    finishing_ = true;
     for (auto& channel : map_->channels())
         if (!channel->outlives_shutdown() && channel->fileno() >= 0) ask_to_finish(*channel);
     deadline_ = map_->call_later(options_.shutdown_timeout, [this] { cut_off_ = true; });
@@ -66,8 +75,9 @@ void graceful_loop::run() {
     // The pass timeout only bounds a wait with nothing due: the deadline, like every timer, ends a wait sooner.
     const std::chrono::duration<double> pass_timeout = std::chrono::seconds(30);
     // drained() walks the map, but only during the drain, once per pass.
-    while (!cut_off_ && !(draining_ && drained())) map_->run_pass(pass_timeout, backend_);
+    while (!cut_off_ && !(finishing_ && drained())) map_->run_pass(pass_timeout, backend_);
     deadline_.cancel();
+    delay_.cancel();
     // What is left is cut off; the machinery stays for its owners to close.
     for (auto& channel : map_->channels())
         if (!channel->outlives_shutdown()) channel->close();

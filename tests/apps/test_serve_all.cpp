@@ -53,8 +53,10 @@ struct serve_all {
         }
     }
     ~serve_all() {
-        proc.send_signal(SIGTERM);
-        proc.wait();
+        if (!proc.reaped()) {
+            proc.send_signal(SIGTERM);
+            proc.wait();
+        }
         std::filesystem::remove_all(maildir);
     }
 };
@@ -248,6 +250,46 @@ BOOST_AUTO_TEST_CASE(bad_arguments_exit_2) {
         BOOST_TEST(WIFEXITED(*status));
         BOOST_TEST(WEXITSTATUS(*status) == 2, args[0]);
     }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// /healthz and /readyz (docs/deploy.md): alive and ready while serving; from SIGTERM on, during --drain-delay, new
+// connections are still served and /readyz says 503 (a balancer takes the instance out), /healthz still 200;
+// then the drain, and exit 0.
+BOOST_AUTO_TEST_SUITE(serve_all_health)
+
+BOOST_DATA_TEST_CASE(readyz_goes_503_for_the_drain_delay, bdata::make(test_support::backends()), backend) {
+    serve_all server(backend, {"--drain-delay", "3"});
+    const auto status_line = [](const std::string& r) { return r.substr(0, r.find("\r\n")); };
+    const std::string healthy = http_get(server.ports["http"], "/healthz");
+    BOOST_TEST(status_line(healthy) == "HTTP/1.0 200 OK");
+    BOOST_TEST(body_of(healthy) == "ok\n");
+    BOOST_TEST(healthy.find("\r\nCache-Control: no-store\r\n") != std::string::npos);
+    const std::string ready = http_get(server.ports["http"], "/readyz");
+    BOOST_TEST(status_line(ready) == "HTTP/1.0 200 OK");
+    BOOST_TEST(body_of(ready) == "ready\n");
+    BOOST_TEST(status_line(http_get(server.ports["http"], "/readyz", "HEAD")) == "HTTP/1.0 200 OK");
+
+    server.proc.send_signal(SIGTERM);
+    // The signal is handled by the loop: the first answer may still be from before it.
+    std::string draining;
+    for (int i = 0; i < 100 && status_line(draining) != "HTTP/1.0 503 Service Unavailable"; ++i) {
+        draining = http_get(server.ports["http"], "/readyz");
+        if (i) ::usleep(10000);
+    }
+    BOOST_TEST(status_line(draining) == "HTTP/1.0 503 Service Unavailable");
+    BOOST_TEST(body_of(draining) == "draining\n");
+    BOOST_TEST(status_line(http_get(server.ports["http"], "/healthz")) == "HTTP/1.0 200 OK");
+    // The other services still take new connections too.
+    auto echo = connect_loopback(server.ports["echo"]);
+    BOOST_REQUIRE(send_all(echo.get(), "still\n"));
+    BOOST_TEST(recv_exact(echo.get(), 6) == "still\n");
+    echo = {};
+    const auto status = server.proc.wait();
+    BOOST_REQUIRE(status);
+    BOOST_TEST(WIFEXITED(*status));
+    BOOST_TEST(WEXITSTATUS(*status) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

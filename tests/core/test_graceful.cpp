@@ -123,6 +123,45 @@ BOOST_DATA_TEST_CASE(a_peer_that_never_reads_is_cut_off, bdata::make(test_suppor
     ::close(s);
 }
 
+// drain_delay: after the signal the server still listens and serves, draining() already true (a readiness check
+// says 503), and only then drains. A client that connects after the stop is accepted and gets all of its reply.
+BOOST_DATA_TEST_CASE(during_the_drain_delay_new_connections_are_still_served, bdata::make(test_support::backends()),
+                     backend) {
+    asyncore::socket_map map;
+    constexpr std::size_t size = 1u << 20;
+    asyncore::graceful_loop stopper(
+        {.backend = backend, .map = &map, .shutdown_timeout = 20s, .on_stop = {}, .drain_delay = 1500ms});
+    auto lst = asyncore::make<sending_listener>(&map, size);
+    const auto port = lst->sock().getsockname().port();
+    std::atomic<bool> stopped{false};
+    std::atomic<std::size_t> got{0};
+    std::thread peer([&] {
+        while (!stopped) std::this_thread::sleep_for(1ms);
+        const int s = connect_to(port, 16384);
+        got = read_to_end(s);
+        ::close(s);
+    });
+    bool listening_while_draining = false;
+    std::function<void()> watch = [&] {
+        if (lst->accepted == 0) {
+            map.call_later(5ms, watch);
+            return;
+        }
+        listening_while_draining = stopper.draining() && lst->accepting();
+    };
+    map.call_later(0s, [&] {
+        stopper.stop();
+        stopped = true;
+        watch();
+    });
+    stopper.run();
+    peer.join();
+    BOOST_TEST(lst->accepted == 1);
+    BOOST_TEST(listening_while_draining);
+    BOOST_TEST(got.load() == size);
+    BOOST_TEST(!lst->accepting());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace test_graceful

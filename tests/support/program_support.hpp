@@ -49,6 +49,8 @@ public:
     child_process& operator=(const child_process&) = delete;
 
     pid_t pid() const noexcept { return pid_; }
+    // wait() has seen it exit.
+    bool reaped() const noexcept { return reaped_; }
     // The next '\n'-terminated line of stdout, without the '\n'; nothing at EOF or when the deadline passes first.
     std::optional<std::string> read_line(std::chrono::milliseconds timeout = hang_guard);
     // The rest of stdout, up to EOF; nothing when the deadline passes first.

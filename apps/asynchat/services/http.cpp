@@ -1,6 +1,7 @@
 // `asynchat serve http`: the HTTP/1.0 server of asynchat::http — static files under --root, and POST /echo (the
 // body back verbatim), which shows the routing API. With --tls-cert/--tls-key it is HTTPS (ALPN http/1.1). In
 // serve all it also serves /metrics and /status, and a bundled site about the project when there is no --root.
+// Always: /healthz and /readyz, for a load balancer's health checks (docs/deploy.md).
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -88,6 +89,7 @@ public:
 
     started_service start(serve_context& context) override {
         if (context.status_routes) context.status_routes(routes_);
+        http::add_health_routes(routes_, context.ready ? context.ready : [] { return true; });
         add_echo_route(routes_);
         if (root_.empty()) {
             routes_.add_prefix("GET", "/", bundled_site);

@@ -15,7 +15,10 @@
 //   3. the loop goes on until the map holds no channel but the machinery (the signal watcher, an eventfd waker),
 //      or until shutdown_timeout has passed; then whatever is left is closed (a client that does not read is cut
 //      off there). The machinery stays in the map for its owners to close.
-// A second signal during the drain ends it at once, as in step 3. Channels made during the drain (a client
+// With a drain_delay, steps 1-3 wait that long after the signal: the server goes on listening and serving, but
+// draining() is already true, so a readiness check (HTTP's /readyz) answers 503 and a load balancer takes the
+// instance out before it refuses a single connection (Kubernetes' and HAProxy's "lame duck" period).
+// A second signal during the delay or the drain ends it at once, as in step 3. Channels made during the drain (a client
 // connection a handler opens) are served like the others. exit_now thrown by a handler still leaves at once.
 #include <chrono>
 #include <functional>
@@ -34,7 +37,10 @@ struct stop_options {
     std::string_view backend = {};                     // "" = default_backend()
     socket_map* map = nullptr;                         // nullptr = socket_map::default_map()
     std::chrono::duration<double> shutdown_timeout{5}; // the longest the drain lasts (0: close everything at once)
-    std::function<void()> on_stop;                     // told when the drain begins (a log line, say)
+    std::function<void()> on_stop;                     // told at the signal, before any delay (a log line, say)
+    // How long to go on listening and serving after the signal, draining() already true, before the drain
+    // begins (0: at once).
+    std::chrono::duration<double> drain_delay{0};
 };
 
 class graceful_loop {
@@ -46,19 +52,23 @@ public:
     graceful_loop& operator=(const graceful_loop&) = delete;
 
     void run();
-    // Begins the drain, as a signal does; a second call (or signal) ends it.
+    // Begins the drain (after drain_delay), as a signal does; a second call (or signal) ends it.
     void stop();
+    // From the signal on, the delay included: the server is on its way out (not ready).
     bool draining() const noexcept { return draining_; }
 
 private:
     bool drained() const;
+    void begin_drain(); // steps 1 and 2
 
     stop_options options_;
     std::string backend_;
     socket_map* map_;
     ref<dispatcher> watcher_;
     timer_handle deadline_;
+    timer_handle delay_;
     bool draining_ = false;
+    bool finishing_ = false; // the delay is over: listeners closed, channels asked to finish
     bool cut_off_ = false;
 };
 

@@ -194,7 +194,8 @@ void serve(std::vector<service> services, const serve_options& options) {
     asyncore::graceful_loop stopper({.backend = options.backend,
                                      .map = options.map,
                                      .shutdown_timeout = options.shutdown_timeout,
-                                     .on_stop = {}});
+                                     .on_stop = options.on_stop,
+                                     .drain_delay = options.drain_delay});
     std::vector<asyncore::ref<service_listener>> listeners;
     try {
         for (std::size_t i = 0; i < services.size(); ++i) {

@@ -383,4 +383,15 @@ void server_channel::close() {
     service_connection::close();
 }
 
+void add_health_routes(router& routes, std::function<bool()> ready) {
+    const auto uncached = [](response r) {
+        r.headers.emplace_back("Cache-Control", "no-store");
+        return r;
+    };
+    routes.add("GET", "/healthz", [uncached](const request&) { return uncached(response::text(200, "ok\n")); });
+    routes.add("GET", "/readyz", [uncached, ready = std::move(ready)](const request&) {
+        return uncached(ready() ? response::text(200, "ready\n") : response::text(503, "draining\n"));
+    });
+}
+
 } // namespace asynchat::http

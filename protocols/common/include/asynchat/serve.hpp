@@ -69,6 +69,10 @@ struct service {
 struct serve_options {
     std::string backend{asyncore::default_backend()};    // the poller (asyncore::backend_names())
     std::chrono::duration<double> shutdown_timeout{5};     // how long the drain after a signal may last
+    // How long to go on listening and serving after the signal before the drain (asyncore::stop_options): the
+    // time a balancer's health check needs to see not-ready (on_stop) and take the instance out. 0: drain at once.
+    std::chrono::duration<double> drain_delay{0};
+    std::function<void()> on_stop{};                       // told at the signal (readiness goes 503 here)
     asyncore::socket_map* map = nullptr;                   // null: the default map
     // Told where each service listens, once it does (its index in the list, "HOST:PORT"); by default
     // print_listening.

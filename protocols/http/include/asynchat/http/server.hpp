@@ -170,6 +170,13 @@ std::string_view content_type_for(std::string_view filename) noexcept;
 // root cannot be opened as a directory.
 handler static_files(std::filesystem::path root);
 
+// The health checks of a server behind a balancer or an orchestrator (HAProxy's `option httpchk`, Kubernetes'
+// probes): GET /healthz is 200 "ok" while the process answers at all (liveness); GET /readyz is 200 "ready" while
+// ready() is true and 503 "draining" once it is not (readiness: asynchat::serve's on_stop makes it false at the
+// signal, and serve_options::drain_delay keeps the server answering while the balancer notices). Both with
+// Cache-Control: no-store, HEAD too.
+void add_health_routes(router& routes, std::function<bool()> ready);
+
 namespace detail {
 // static_files with the openat2 path switched off (use_openat2 false): the realpath fallback of kernels before 5.6,
 // so that the tests run the traversal cases through it too.
