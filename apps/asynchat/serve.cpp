@@ -1,10 +1,12 @@
 #include "serve.hpp"
 
 #include <iostream>
+#include <stdexcept>
 #include <string>
 
 #include <asyncore/socket_map.hpp>
 #include <asynchat/serve.hpp>
+#include <asynchat/systemd.hpp>
 
 #include "metrics.hpp"
 
@@ -89,10 +91,17 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
                                  .over_capacity_reply = std::move(started.over_capacity_reply),
                                  .proxy = server.proxy});
         }
+        // Started by systemd with sockets of its own (a .socket unit, systemd-socket-activate): those are used
+        // instead of binding, each by the service its FileDescriptorName= names (docs/deploy.md).
+        asynchat::systemd::use_passed_sockets(listening, asynchat::systemd::take_listen_fds());
     } catch (const start_failure& e) {
         std::cerr << "asynchat: " << e.what() << '\n';
         asyncore::close_all();
         return e.status;
+    } catch (const std::invalid_argument& e) {
+        std::cerr << "asynchat: " << e.what() << '\n';
+        asyncore::close_all();
+        return 2;
     }
     int status = 0;
     try {

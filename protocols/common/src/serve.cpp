@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 
 #include <asyncore/listener.hpp>
+#include <asyncore/socket_map.hpp>
+#include <asynchat/systemd.hpp>
 #include <asyncore/log.hpp>
 #include <asyncore/ref.hpp>
 #include <asyncore/shutdown.hpp>
@@ -194,9 +196,16 @@ void serve(std::vector<service> services, const serve_options& options) {
     asyncore::graceful_loop stopper({.backend = options.backend,
                                      .map = options.map,
                                      .shutdown_timeout = options.shutdown_timeout,
-                                     .on_stop = options.on_stop,
+                                     .on_stop =
+                                         [&options] {
+                                             systemd::notify("STOPPING=1\nSTATUS=draining");
+                                             if (options.on_stop) options.on_stop();
+                                         },
                                      .drain_delay = options.drain_delay});
     std::vector<asyncore::ref<service_listener>> listeners;
+    asyncore::socket_map& map = options.map ? *options.map : asyncore::socket_map::default_map();
+    asyncore::timer_handle watchdog;
+    std::function<void()> ping; // WATCHDOG=1, then again in half the watchdog's interval
     try {
         for (std::size_t i = 0; i < services.size(); ++i) {
             listeners.push_back(asyncore::make<service_listener>(services[i], options.map));
@@ -206,9 +215,21 @@ void serve(std::vector<service> services, const serve_options& options) {
             else
                 print_listening(services[i], i, where);
         }
+        // Under systemd (Type=notify): started once every service listens; alive while the loop turns.
+        systemd::notify("READY=1\nSTATUS=serving");
+        if (const auto every = systemd::watchdog_ping_interval(); every.count() > 0) {
+            ping = [&map, &watchdog, &ping, every] {
+                systemd::notify("WATCHDOG=1");
+                watchdog = map.call_later(every, ping);
+            };
+            ping();
+        }
         stopper.run();
+        watchdog.cancel();
     } catch (const asyncore::exit_now&) {
+        watchdog.cancel();
     } catch (...) {
+        watchdog.cancel();
         for (auto& l : listeners) l->close();
         throw;
     }
