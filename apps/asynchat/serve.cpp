@@ -1,10 +1,14 @@
 #include "serve.hpp"
 
+#include <csignal>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
+#include <asyncore/signals.hpp>
 #include <asyncore/socket_map.hpp>
+#include <asynchat/access_log.hpp>
 #include <asynchat/serve.hpp>
 #include <asynchat/systemd.hpp>
 
@@ -67,9 +71,23 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
     const auto loop = [&] { return loop_figures{map.backend(), map.passes(), map.size()}; };
     std::vector<asynchat::service> listening;
     bool draining = false; // set at the signal: /readyz answers 503 from then on
+    // Opened before any service starts, so that a path that cannot be written is a bad start, not lost lines.
+    std::optional<asynchat::access_log> access_log;
+    asyncore::ref<asyncore::dispatcher> reopen_on_hangup;
+    if (!server.access_log.empty()) {
+        try {
+            access_log.emplace(server.access_log);
+        } catch (const std::exception& e) {
+            std::cerr << "asynchat: --access-log: " << e.what() << '\n';
+            return 2;
+        }
+        // logrotate renames the file and sends SIGHUP: the lines pending go to the old file, then a new one opens.
+        reopen_on_hangup = asyncore::on_signals({SIGHUP}, [&access_log] { access_log->reopen(); }, &map);
+    }
     try {
         for (std::size_t i = 0; i < services.size(); ++i) {
-            serve_context context{mode, server, stats[i], {}, [&draining] { return !draining; }};
+            serve_context context{mode, server, stats[i], {}, [&draining] { return !draining; },
+                                  access_log ? &*access_log : nullptr};
             if (mode == serve_mode::all)
                 context.status_routes = [&](asynchat::http::router& routes) {
                     namespace http = asynchat::http;
@@ -121,6 +139,7 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
     }
     // The channels refer to what the services made (a room, a router, an SMTP server) and to the figures of this
     // frame: they go first.
+    if (reopen_on_hangup) reopen_on_hangup->close();
     asyncore::close_all();
     return status;
 }

@@ -90,6 +90,10 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
                    "load balancer takes this instance out before it refuses connections; then the drain")
         ->check(timeout_seconds)
         ->capture_default_str();
+    cmd.add_option("--access-log", opts.access_log,
+                   "append a line per HTTP response (combined log format) and per delivered SMTP message to FILE "
+                   "('-': standard output); reopened on SIGHUP, for logrotate")
+        ->type_name("FILE|-");
     cmd.add_flag("--proxy-protocol", opts.proxy.enabled,
                  "expect a PROXY protocol header (v1 or v2, as HAProxy's send-proxy[-v2] sends) on every connection; "
                  "one without a valid header is closed");

@@ -37,6 +37,8 @@ struct serve_context {
     std::function<void(asynchat::http::router&)> status_routes;
     // False from SIGTERM/SIGINT on (the drain delay included): what /readyz says.
     std::function<bool()> ready;
+    // --access-log: where HTTP writes a line per response and SMTP one per delivered message; null: off.
+    asynchat::access_log* access_log = nullptr;
 };
 
 // A service that cannot start (a Maildir it cannot make, a --root it cannot read): the one line said, and the

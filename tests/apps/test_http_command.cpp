@@ -30,13 +30,6 @@ using namespace program_test;
 
 namespace http_command_tests {
 
-#define REQUIRE_TOOL(name)                                                                                      \
-    if (!on_path(name)) {                                                                                          \
-        BOOST_TEST_MESSAGE(name " is not installed: skipped");                                                  \
-        BOOST_TEST(true);                                                                                       \
-        return;                                                                                                 \
-    }
-
 // `asynchat serve http --root ROOT --port 0 --backend BACKEND`, running, with the port it announced.
 class http_server {
 public:

@@ -46,13 +46,6 @@ namespace {
     }                                                                                                           \
     const test_support::test_certificates& pki = *test_support::certificates()
 
-#define REQUIRE_TOOL(name)                                                                                      \
-    if (!on_path(name)) {                                                                                       \
-        BOOST_TEST_MESSAGE(name " is not installed: skipped");                                                  \
-        BOOST_TEST(true);                                                                                       \
-        return;                                                                                                 \
-    }
-
 std::string slurp(const fs::path& p) {
     std::ifstream in(p, std::ios::binary);
     std::ostringstream s;

@@ -143,4 +143,13 @@ bool on_path(const std::string& name);
 // period, so that a dropped, duplicated or reordered chunk shows as a mismatch.
 std::string binary_payload(std::size_t n);
 
+// In a test case: skip it (one message, and a passing check so Boost.Test does not call it empty) when the
+// command-line tool `name` is not in PATH.
+#define REQUIRE_TOOL(name)                                                                                      \
+    if (!program_test::on_path(name)) {                                                                         \
+        BOOST_TEST_MESSAGE(name " is not installed: skipped");                                                  \
+        BOOST_TEST(true);                                                                                       \
+        return;                                                                                                 \
+    }
+
 } // namespace program_test

@@ -100,6 +100,7 @@ public:
                 throw start_failure(std::string("--root: ") + e.what(), 2);
             }
         }
+        options_.access_log = context.access_log;
         return {[this, stats = &context.stats](asyncore::socket sock) {
                     auto channel = asyncore::make<http::server_channel>(std::move(sock), routes_, options_, stats);
                     use_tls(*channel, tls_);

@@ -72,6 +72,7 @@ public:
         } catch (const std::exception& e) {
             throw start_failure(std::string("--maildir: ") + e.what(), 1);
         }
+        server_->log_deliveries_to(context.access_log);
         if (context.mode == serve_mode::all)
             std::cout << "smtp delivers to " << std::filesystem::absolute(maildir_).lexically_normal().string()
                       << std::endl;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <ctime>
 #include <unordered_map>
 
@@ -366,6 +367,9 @@ void server_channel::send_response(response& resp, const request* req, bool keep
     const bool head = req && req->method == "HEAD";
     const bool has_body = !head && resp.status != 304 && resp.status != 204 && resp.status >= 200;
     const std::uint64_t length = resp.body_producer ? resp.content_length : resp.body.size();
+    if (options_.access_log)
+        options_.access_log->write(
+            combined_log_line(addr() ? addr()->host() : std::string("-"), req, resp.status, has_body ? length : 0));
     // The head in one string and the body as its own queue entry: inside a read handler async_chat only queues,
     // and sends everything the read produced in one writev(2) (or writev then sendfile for a file), so the body
     // is never copied to sit next to its head.
@@ -392,6 +396,68 @@ void add_health_routes(router& routes, std::function<bool()> ready) {
     routes.add("GET", "/readyz", [uncached, ready = std::move(ready)](const request&) {
         return uncached(ready() ? response::text(200, "ready\n") : response::text(503, "draining\n"));
     });
+}
+
+namespace {
+
+// The client's bytes in a log field: '"', '\' and anything outside printable ASCII as \xHH (nginx's rule).
+void append_escaped(std::string& out, std::string_view text) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (const char c : text) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b < 0x20 || b > 0x7e || c == '"' || c == '\\') {
+            out += "\\x";
+            out += hex[b >> 4];
+            out += hex[b & 0xF];
+        } else {
+            out += c;
+        }
+    }
+}
+
+} // namespace
+
+std::string combined_log_line(std::string_view client, const request* req, int status, std::uint64_t bytes,
+                              std::chrono::system_clock::time_point when) {
+    // "[08/Dec/2026:01:02:03 +0000]", made once per second on each thread that logs.
+    thread_local std::time_t cached_second = -1;
+    thread_local char cached_date[40];
+    const std::time_t second = std::chrono::system_clock::to_time_t(when);
+    if (second != cached_second) {
+        std::tm utc{};
+        ::gmtime_r(&second, &utc);
+        static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        std::snprintf(cached_date, sizeof cached_date, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", utc.tm_mday,
+                      months[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min, utc.tm_sec);
+        cached_second = second;
+    }
+    std::string line;
+    line.reserve(160);
+    append_escaped(line, client.empty() ? std::string_view("-") : client);
+    line.append(" - - ").append(cached_date).append(" \"");
+    if (req) {
+        append_escaped(line, req->method);
+        line += ' ';
+        append_escaped(line, req->target);
+        line.append(req->version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
+    } else {
+        line += '-';
+    }
+    line.append("\" ").append(std::to_string(status)).append(" ");
+    line.append(bytes ? std::to_string(bytes) : std::string("-"));
+    const auto header = [&](std::string_view name) {
+        line.append(" \"");
+        const auto value = req ? req->headers.get(name) : std::nullopt;
+        if (value)
+            append_escaped(line, *value);
+        else
+            line += '-';
+        line += '"';
+    };
+    header("referer");
+    header("user-agent");
+    return line;
 }
 
 } // namespace asynchat::http

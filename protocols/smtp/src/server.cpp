@@ -238,13 +238,40 @@ std::string delivery_headers(const envelope& message, const arrival& a) {
     return head;
 }
 
+std::string delivery_log_line(const arrival& a, const envelope& message, std::size_t size) {
+    const std::time_t t = std::chrono::system_clock::to_time_t(a.when);
+    std::tm utc{};
+    ::gmtime_r(&t, &utc);
+    char date[80]; // room for any int the fields could hold, so the format cannot be cut short
+    std::snprintf(date, sizeof date, "%04d-%02d-%02dT%02d:%02d:%02dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    std::string line = std::string(date) + " smtp delivered id=" + a.id + " client=" +
+                       (a.client ? a.client->host() : std::string("-")) + " from=<" + message.mail_from + "> to=";
+    for (std::size_t i = 0; i < message.rcpt_tos.size(); ++i) line += (i ? ",<" : "<") + message.rcpt_tos[i] + ">";
+    return line + " size=" + std::to_string(size);
+}
+
 void maildir_server::handle_DATA(smtp_channel& channel, envelope& message, delivery_completion done) {
     std::string name = maildir_.next_name();
-    std::string head = delivery_headers(message, arrival_of(channel, name));
+    const arrival here = arrival_of(channel, name);
+    std::string head = delivery_headers(message, here);
+    // Made now, while the envelope is at hand; written only once the message is safe.
+    std::string logged = access_log_ ? delivery_log_line(here, message, message.content.size()) : std::string();
     maildir_.deliver(
         std::move(head), std::move(message.content),
-        [done](const delivery_result& r) {
+        [done, log = access_log_, logged = std::move(logged), wanted = name](const delivery_result& r) {
             if (r.ok) {
+                if (log) {
+                    // Another process took the name meanwhile (maildir::deliver): the line says the file's.
+                    if (r.name != wanted) {
+                        const auto at = logged.find(" id=" + wanted + " ");
+                        std::string fixed = logged;
+                        if (at != std::string::npos) fixed.replace(at + 4, wanted.size(), r.name);
+                        log->write(fixed);
+                    } else {
+                        log->write(logged);
+                    }
+                }
                 done("250 OK: queued as " + r.name);
                 return;
             }

@@ -26,6 +26,7 @@
 #include <vector>
 
 
+#include <asynchat/access_log.hpp>
 #include <asynchat/async_chat.hpp>
 #include <asynchat/http/message.hpp>
 #include <asynchat/http/parser.hpp>
@@ -87,7 +88,19 @@ struct server_options {
     // the server buffer without bound. A body streamed from a producer (a file) holds the next request back the
     // same way until it is sent, so a pipelining client cannot make the server hold one open file per request.
     std::size_t max_pending_output = 4u << 20;
+    // One line per response, in the combined log format (combined_log_line), when not null. Not owned; outlives
+    // the channels.
+    asynchat::access_log* access_log = nullptr;
 };
+
+// A response in the combined log format (Apache's and nginx's default):
+//   203.0.113.7 - - [08/Dec/2026:01:02:03 +0000] "GET /a.txt HTTP/1.1" 200 1024 "http://ref/" "curl/7.88.1"
+// `client` is the peer's host ("-" when unknown); `req` null for a request that never parsed (its request line
+// is then "-"); `bytes` the body's size ("-" for none). The request line, Referer and User-Agent are the client's
+// bytes: '"', '\' and bytes outside printable ASCII are written as \xHH, so a line can neither be split nor
+// faked. The date is formatted once per second per thread.
+std::string combined_log_line(std::string_view client, const request* req, int status, std::uint64_t bytes,
+                              std::chrono::system_clock::time_point when = std::chrono::system_clock::now());
 
 // One connection. Counts into stats when not null: connections, messages (requests), errors (requests refused by
 // the parser), traffic.

@@ -31,6 +31,7 @@
 
 #include <asyncore/address.hpp>
 #include <asyncore/ref.hpp>
+#include <asynchat/access_log.hpp>
 #include <asynchat/line/line_receiver.hpp>
 #include <asynchat/service_connection.hpp>
 
@@ -146,9 +147,12 @@ public:
 
     void handle_DATA(smtp_channel& channel, envelope& message, delivery_completion done) override;
     const maildir& store() const noexcept { return maildir_; }
+    // One line per message once it is safely stored (delivery_log_line); null: none. Not owned.
+    void log_deliveries_to(access_log* log) noexcept { access_log_ = log; }
 
 private:
     maildir maildir_;
+    access_log* access_log_ = nullptr;
 };
 
 // What a connection the server will not take (a listener's --max-connections) reads before the close (RFC 5321
@@ -172,6 +176,12 @@ arrival arrival_of(smtp_channel& channel, std::string id);
 // of the others). The HELO name is the client's word: bytes outside a domain's or an address literal's are
 // written as '_', so it can neither end the header nor fake another.
 std::string received_header(const arrival& a, const envelope& message);
+
+// The access log's line for a stored message:
+//   2026-12-08T01:02:03Z smtp delivered id=NAME client=203.0.113.7 from=<a@x> to=<b@y>,<c@z> size=1234
+// (the client "-" when unknown; size: the message's bytes as received, without the lines the server adds).
+// Addresses hold no space or control byte (the session refuses them), so the fields split on spaces.
+std::string delivery_log_line(const arrival& a, const envelope& message, std::size_t size);
 
 // The header lines maildir_server puts before a message's data: Return-Path, X-Envelope-To, then the Received
 // line of `a`.
