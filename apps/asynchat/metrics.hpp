@@ -13,7 +13,8 @@ namespace asynchat_cli {
 struct service_figures {
     std::string_view name;                 // the `service` label: "echo", "chat", "http"
     std::string_view address;              // where it listens, "127.0.0.1:8007"
-    const asynchat::service_stats* stats;
+    std::span<const asynchat::service_stats> workers; // one per worker (one with a single loop): summed, and
+                                                      // shown per worker (worker="N") when there are several
 };
 
 struct loop_figures {

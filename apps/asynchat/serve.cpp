@@ -1,8 +1,12 @@
 #include "serve.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <iostream>
+#include <mutex>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 
@@ -60,17 +64,30 @@ int serve_commands::run() {
 
 int serve_commands::run_services(const server_options& server, std::vector<command_service*> services,
                                  serve_mode mode, std::vector<std::uint16_t> ports) {
-    std::vector<asynchat::service_stats> stats(services.size());
+    const unsigned workers = std::max(1u, server.workers);
+    // Each service's figures, one per worker (each written by its worker's loop only; asyncore::counter, so the
+    // /metrics of any worker reads them all).
+    std::vector<std::vector<asynchat::service_stats>> stats(services.size(),
+                                                            std::vector<asynchat::service_stats>(workers));
     std::vector<std::string> addresses(services.size()); // filled in as the listeners bind (port 0 picks one)
+    std::mutex addresses_mutex;                          // written by worker 0, read by any worker's /metrics
+    std::vector<char> on_every_worker(services.size(), 0); // else worker 0 alone serves it (chat, SMTP)
     auto& map = asyncore::socket_map::default_map();
     const auto figures = [&] {
         std::vector<service_figures> f;
-        for (std::size_t i = 0; i < services.size(); ++i) f.push_back({services[i]->name(), addresses[i], &stats[i]});
+        std::lock_guard lock(addresses_mutex);
+        for (std::size_t i = 0; i < services.size(); ++i)
+            f.push_back({services[i]->name(), addresses[i],
+                         std::span<const asynchat::service_stats>(stats[i]).first(on_every_worker[i] ? workers : 1)});
         return f;
     };
-    const auto loop = [&] { return loop_figures{map.backend(), map.passes(), map.size()}; };
+    // The loop of the worker answering (its thread's map): the figures of another thread's map are not for reading.
+    const auto loop = [] {
+        auto& here = asyncore::socket_map::default_map();
+        return loop_figures{here.backend(), here.passes(), here.size()};
+    };
     std::vector<asynchat::service> listening;
-    bool draining = false; // set at the signal: /readyz answers 503 from then on
+    std::atomic<bool> draining{false}; // set at the signal: /readyz answers 503 from then on
     // Opened before any service starts, so that a path that cannot be written is a bad start, not lost lines.
     std::optional<asynchat::access_log> access_log;
     asyncore::ref<asyncore::dispatcher> reopen_on_hangup;
@@ -86,7 +103,7 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
     }
     try {
         for (std::size_t i = 0; i < services.size(); ++i) {
-            serve_context context{mode, server, stats[i], {}, [&draining] { return !draining; },
+            serve_context context{mode, server, stats[i][0], {}, [&draining] { return !draining.load(); },
                                   access_log ? &*access_log : nullptr};
             if (mode == serve_mode::all)
                 context.status_routes = [&](asynchat::http::router& routes) {
@@ -101,10 +118,12 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
                     });
                 };
             started_service started = services[i]->start(context);
+            on_every_worker[i] = workers > 1 && started.accept_for_worker != nullptr;
             listening.push_back({.name = mode == serve_mode::all ? std::string(services[i]->name()) : std::string(),
                                  .where = asyncore::address::inet(server.host, ports[i]),
                                  .accept = std::move(started.accept),
-                                 .stats = &stats[i],
+                                 .accept_for_worker = std::move(started.accept_for_worker),
+                                 .stats = stats[i].data(),
                                  .max_connections = server.max_connections,
                                  .over_capacity_reply = std::move(started.over_capacity_reply),
                                  .proxy = server.proxy});
@@ -129,8 +148,12 @@ int serve_commands::run_services(const server_options& server, std::vector<comma
                          .drain_delay = std::chrono::duration<double>(server.drain_delay),
                          .on_stop = [&draining] { draining = true; },
                          .map = nullptr,
+                         .workers = workers,
                          .on_listening = [&](const asynchat::service& s, std::size_t i, const std::string& where) {
-                             addresses[i] = where;
+                             {
+                                 std::lock_guard lock(addresses_mutex);
+                                 addresses[i] = where;
+                             }
                              asynchat::print_listening(s, i, where);
                          }});
     } catch (const std::exception& e) {

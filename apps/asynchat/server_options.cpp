@@ -90,6 +90,27 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
                    "load balancer takes this instance out before it refuses connections; then the drain")
         ->check(timeout_seconds)
         ->capture_default_str();
+    cmd.add_option_function<std::string>(
+           "--workers",
+           [&opts](const std::string& text) {
+               opts.workers = text == "auto" ? asynchat::available_cpus() : static_cast<unsigned>(std::stoul(text));
+           },
+           "event loops, one per thread (echo and HTTP are served by all of them; chat and SMTP by the first); "
+           "auto: one per CPU this process may run on")
+        ->envname("ASYNCHAT_WORKERS")
+        ->check(CLI::Validator(
+            [](std::string& text) {
+                if (text == "auto") return std::string();
+                try {
+                    std::size_t used = 0;
+                    const long n = std::stol(text, &used);
+                    if (used == text.size() && n >= 1 && n <= 256) return std::string();
+                } catch (const std::exception&) {
+                }
+                return "must be auto or a whole number from 1 to 256, not " + text;
+            },
+            "N|auto"))
+        ->default_str("1");
     cmd.add_option("--access-log", opts.access_log,
                    "append a line per HTTP response (combined log format) and per delivered SMTP message to FILE "
                    "('-': standard output); reopened on SIGHUP, for logrotate")

@@ -28,10 +28,11 @@ struct server_options {
     tls_context tls{};                   // made from them by finish_server_tls; null: plaintext
     asynchat::proxy_protocol_options proxy{}; // --proxy-protocol, --proxy-header-timeout
     std::string access_log{};            // --access-log FILE, or "-" for stdout; empty: none
+    unsigned workers = 1;                // --workers N|auto: event loops, one per thread
 };
 
 // --host, --port (unless with_port is false: serve all has one port option per service), --backend,
-// --max-connections, --shutdown-timeout, --drain-delay, --access-log, --proxy-protocol with --proxy-header-timeout, and --tls-cert with
+// --max-connections, --shutdown-timeout, --drain-delay, --workers, --access-log, --proxy-protocol with --proxy-header-timeout, and --tls-cert with
 // --tls-key (both or neither).
 void add_server_options(CLI::App& cmd, server_options& opts, bool with_port = true);
 // From the subcommand's parse callback: opts.tls from --tls-cert/--tls-key (offering `alpn`), null without them.

@@ -27,12 +27,16 @@ enum class serve_mode { alone, all };
 struct started_service {
     std::function<void(asyncore::socket)> accept;
     std::string over_capacity_reply; // the protocol's busy reply (none for a TLS service: see busy_reply)
+    // With --workers: each worker's accept, made on its thread with its figures (asynchat::service's
+    // accept_for_worker). Unset: the service runs on worker 0 alone (its state is for one thread).
+    std::function<std::function<void(asyncore::socket)>(unsigned worker, asynchat::service_stats* stats)>
+        accept_for_worker{};
 };
 
 struct serve_context {
     serve_mode mode;
     const server_options& server;   // --host, --backend, --max-connections, TLS
-    asynchat::service_stats& stats; // this service's figures, for its channels to count into
+    asynchat::service_stats& stats; // this service's figures (worker 0's with --workers), for its channels
     // serve all: the process's status pages (/metrics, /status), added by the service that speaks HTTP.
     std::function<void(asynchat::http::router&)> status_routes;
     // False from SIGTERM/SIGINT on (the drain delay included): what /readyz says.

@@ -24,7 +24,9 @@ socket_map::~socket_map() {
 }
 
 socket_map& socket_map::default_map() {
-    static socket_map map;
+    // One per thread: each worker loop of a server (asynchat::serve with workers) has its own, so code written for
+    // one loop — make<channel>(sock) with no map — puts its channels in the map of the loop it runs on.
+    thread_local socket_map map;
     return map;
 }
 

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -164,7 +165,11 @@ BOOST_DATA_TEST_CASE(three_services_one_loop, bdata::make(test_support::backends
     // 4 listeners, the signal watcher (exit_on_signals' self-pipe), the delivery completions' eventfd, echo, 2 chat
     // members, this request. (The SMTP client has gone: its channel may or may not have left yet, so it is not
     // counted — it closed before this request was even sent, and its EOF is read in the same or an earlier pass.)
-    BOOST_TEST(metric(text, "asynchat_channels") == 4u + 1u + 1u + 1u + 2u + 1u);
+    // With workers (ASYNCHAT_WORKERS, the suite's second run) the figure is the answering worker's loop's, which
+    // holds some of these and an inbox besides: checked with one loop only.
+    const char* workers = std::getenv("ASYNCHAT_WORKERS");
+    if (!workers || std::string(workers) == "1")
+        BOOST_TEST(metric(text, "asynchat_channels") == 4u + 1u + 1u + 1u + 2u + 1u);
     BOOST_TEST(text.find("asynchat_info{backend=\"" + backend + "\"} 1\n") != std::string::npos);
     // Every family is introduced by its HELP and TYPE lines, as scrapers expect.
     for (const char* family : {"asynchat_connections_open", "asynchat_connections_accepted_total",

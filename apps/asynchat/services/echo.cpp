@@ -65,11 +65,15 @@ public:
 
     started_service start(serve_context& context) override {
         // Over capacity, an echo connection is closed without a word: any bytes would read as an echo.
-        return {[this, stats = &context.stats, tls = context.server.tls](asyncore::socket sock) {
-                    auto channel = asyncore::make<asynchat::echo::echo_channel>(std::move(sock), options_, stats);
-                    use_tls(*channel, tls);
-                },
-                ""};
+        // Nothing shared but the options, read-only: every worker serves echo.
+        const auto accept_into = [this, tls = context.server.tls](asynchat::service_stats* stats) {
+            return [this, stats, tls](asyncore::socket sock) {
+                auto channel = asyncore::make<asynchat::echo::echo_channel>(std::move(sock), options_, stats);
+                use_tls(*channel, tls);
+            };
+        };
+        return {accept_into(&context.stats), "",
+                [accept_into](unsigned, asynchat::service_stats* stats) { return accept_into(stats); }};
     }
 
 private:

@@ -101,11 +101,17 @@ public:
             }
         }
         options_.access_log = context.access_log;
-        return {[this, stats = &context.stats](asyncore::socket sock) {
-                    auto channel = asyncore::make<http::server_channel>(std::move(sock), routes_, options_, stats);
-                    use_tls(*channel, tls_);
-                },
-                busy_reply(context.server, http::over_capacity_response())};
+        // The router and the options are read-only once made, its handlers keep no state of their own (files are
+        // opened per request; /metrics reads counters made to be read from any thread), and the access log takes
+        // lines from any thread: every worker serves HTTP.
+        const auto accept_into = [this](asynchat::service_stats* stats) {
+            return [this, stats](asyncore::socket sock) {
+                auto channel = asyncore::make<http::server_channel>(std::move(sock), routes_, options_, stats);
+                use_tls(*channel, tls_);
+            };
+        };
+        return {accept_into(&context.stats), busy_reply(context.server, http::over_capacity_response()),
+                [accept_into](unsigned, asynchat::service_stats* stats) { return accept_into(stats); }};
     }
 
 private:

@@ -39,6 +39,7 @@
 #include <string_view>
 #include <utility>
 
+#include <asyncore/counter.hpp>
 #include <asyncore/dispatcher.hpp>
 
 #include "framer.hpp"
@@ -51,9 +52,10 @@ namespace asynchat {
 
 // Bytes a set of channels received and sent, for a server's statistics (/metrics). Several channels may share
 // one; the counts are plain integers, like everything else that belongs to one loop's thread.
+// Written by the channels' loop thread only; readable from any thread (asyncore::counter).
 struct traffic_counters {
-    std::uint64_t bytes_in = 0;
-    std::uint64_t bytes_out = 0;
+    asyncore::counter bytes_in = 0;
+    asyncore::counter bytes_out = 0;
 };
 
 class async_chat : public asyncore::dispatcher, public framer_sink {

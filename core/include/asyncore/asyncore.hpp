@@ -7,6 +7,7 @@
 #include "idle_timer.hpp"
 #include "listener.hpp"
 #include "log.hpp"
+#include "loop_inbox.hpp"
 #include "loop.hpp"
 #include "poller.hpp"
 #include "ref.hpp"

@@ -32,7 +32,8 @@ public:
     socket_map(const socket_map&) = delete;
     socket_map& operator=(const socket_map&) = delete;
 
-    // Python's module-level asyncore.socket_map, used wherever a map is not given.
+    // Python's module-level asyncore.socket_map, used wherever a map is not given — one per thread here (Python's is
+    // one per process), so that each worker loop of a server has its own (docs/porting.md).
     static socket_map& default_map();
 
     std::size_t size() const noexcept { return count_; }

@@ -1,4 +1,4 @@
-// The Maildir delivery and the loop_inbox that brings its completions back to the loop thread, on every backend:
+// The Maildir delivery (its completions come back to the loop thread through asyncore::loop_inbox), on every backend:
 // files complete in new/ only, one completion per message on the loop thread, group commit, failures reported,
 // and maildir_server's SMTP replies waiting for the disk.
 #include <chrono>
@@ -17,7 +17,6 @@
 #include <boost/test/unit_test.hpp>
 
 #include <asyncore/socket_map.hpp>
-#include <asynchat/smtp/loop_inbox.hpp>
 #include <asynchat/smtp/maildir.hpp>
 #include <asynchat/smtp/server.hpp>
 
@@ -46,45 +45,6 @@ template <class Done> bool run_until(asyncore::socket_map& map, const std::strin
 }
 
 } // namespace
-
-BOOST_AUTO_TEST_SUITE(smtp_loop_inbox)
-
-BOOST_DATA_TEST_CASE(functions_from_a_thread_run_on_the_loop_in_order, bdata::make(test_support::backends()),
-                     backend) {
-    asyncore::socket_map map;
-    asynchat::smtp::loop_inbox inbox(map);
-    std::vector<int> ran;
-    const auto loop_thread = std::this_thread::get_id();
-    bool all_on_loop = true;
-    std::thread poster([&] {
-        for (int i = 0; i < 1000; ++i)
-            inbox.call_from_thread([&, i] {
-                ran.push_back(i);
-                all_on_loop = all_on_loop && std::this_thread::get_id() == loop_thread;
-            });
-    });
-    BOOST_REQUIRE(run_until(map, backend, [&] { return ran.size() == 1000; }));
-    poster.join();
-    BOOST_TEST(all_on_loop);
-    for (int i = 0; i < 1000; ++i) BOOST_REQUIRE_EQUAL(ran[static_cast<std::size_t>(i)], i);
-}
-
-// A function that throws does not cost the others their turn; the first exception comes out afterwards.
-BOOST_AUTO_TEST_CASE(a_throwing_function_does_not_drop_the_rest) {
-    asyncore::socket_map map;
-    asynchat::smtp::loop_inbox inbox(map);
-    std::vector<int> ran;
-    inbox.call_from_thread([&] { ran.push_back(1); });
-    inbox.call_from_thread([] { throw std::runtime_error("first"); });
-    inbox.call_from_thread([] { throw std::logic_error("second"); });
-    inbox.call_from_thread([&] { ran.push_back(4); });
-    BOOST_CHECK_THROW(inbox.run_pending(), std::runtime_error);
-    BOOST_TEST((ran == std::vector<int>{1, 4}));
-    inbox.run_pending(); // nothing left
-    BOOST_TEST(ran.size() == 2u);
-}
-
-BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(smtp_maildir)
 

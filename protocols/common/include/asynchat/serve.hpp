@@ -53,8 +53,14 @@ struct service {
     // A socket already listening (passed by a supervisor, inherited), used instead of `where`.
     std::optional<asyncore::socket> listening{};
     std::function<void(asyncore::socket)> accept{}; // what an accepted socket becomes: make its channel here
+    // With serve_options::workers above 1: makes worker `index`'s accept (0 .. workers-1), called once on that
+    // worker's thread before it serves, with that worker's figures (&stats[index]). Its channels go in the
+    // thread's default map, which is the worker's loop; what the workers share is the service's to make safe.
+    // Null: the service is served by worker 0 alone, with `accept` (state made for one thread: a chat room).
+    std::function<std::function<void(asyncore::socket)>(unsigned index, service_stats* stats)> accept_for_worker{};
     // The service's figures; its connections_open is what max_connections is checked against (no limit when
-    // null). Must outlive serve().
+    // null). Must outlive serve(). With workers above 1 and accept_for_worker: an array of `workers` of them, one
+    // per worker (each written by its worker's thread only), and max_connections holds for their sum.
     service_stats* stats = nullptr;
     std::size_t max_connections = 10000; // open connections; one more gets over_capacity_reply and is closed
     // Sent to a connection over max_connections before it is closed: the protocol's "busy" reply (HTTP's 503,
@@ -73,11 +79,18 @@ struct serve_options {
     // time a balancer's health check needs to see not-ready (on_stop) and take the instance out. 0: drain at once.
     std::chrono::duration<double> drain_delay{0};
     std::function<void()> on_stop{};                       // told at the signal (readiness goes 503 here)
-    asyncore::socket_map* map = nullptr;                   // null: the default map
+    asyncore::socket_map* map = nullptr;                   // null: the default map (worker 0's, with workers)
+    // Event loops, one per thread (this one is worker 0, which also listens); each has its own map and backend
+    // instance, and is handed connections by worker 0 — the one with the fewest open gets the next. 1: this
+    // thread's loop alone, as before. available_cpus() is what `--workers auto` uses.
+    unsigned workers = 1;
     // Told where each service listens, once it does (its index in the list, "HOST:PORT"); by default
     // print_listening.
     std::function<void(const service&, std::size_t index, const std::string& where)> on_listening{};
 };
+
+// The CPUs this process may run on (its affinity mask): a sensible number of workers.
+unsigned available_cpus();
 
 // The default on_listening: "[NAME ]listening on HOST:PORT" on stdout, flushed (a script waits for the line).
 void print_listening(const service& s, std::size_t index, const std::string& where);

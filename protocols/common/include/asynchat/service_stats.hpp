@@ -1,18 +1,21 @@
 #pragma once
 // asynchat::service_stats — the figures of one service (every channel of one server), as `serve all` reports them
 // on /metrics and /status. A server owns one and hands its address to each channel it makes; the channels count
-// into it directly. Plain integers: a map and its channels belong to one thread.
+// into it directly. One writer: a map and its channels belong to one thread, so each worker of a server has its own
+// service_stats; the counters are asyncore::counter, so /metrics on any worker reads every worker's.
 #include <cstdint>
+
+#include <asyncore/counter.hpp>
 
 #include <asynchat/async_chat.hpp>
 
 namespace asynchat {
 
 struct service_stats {
-    std::uint64_t connections_open = 0;     // channels of this service alive in the map now
-    std::uint64_t connections_accepted = 0; // since the service started
-    std::uint64_t messages = 0;             // what a message is depends on the protocol: a line, a request, a mail
-    std::uint64_t errors = 0;               // protocol errors answered or connections closed for bad input
+    asyncore::counter connections_open = 0;     // channels of this service alive in the map now
+    asyncore::counter connections_accepted = 0; // since the service started
+    asyncore::counter messages = 0;             // what a message is depends on the protocol: a line, a request, a mail
+    asyncore::counter errors = 0;               // protocol errors answered or connections closed for bad input
     traffic_counters traffic;               // bytes in and out (async_chat::count_traffic)
 };
 

@@ -26,7 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "loop_inbox.hpp"
+#include <asyncore/loop_inbox.hpp>
 
 namespace asynchat::smtp {
 
@@ -100,7 +100,7 @@ private:
     maildir_options options_;
     int tmp_fd_ = -1;
     int new_fd_ = -1;
-    loop_inbox inbox_;
+    asyncore::loop_inbox inbox_;
     maildir_stats stats_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::function<void(const delivery_result&)>> callbacks_; // loop thread only

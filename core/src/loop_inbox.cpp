@@ -1,4 +1,4 @@
-#include "asynchat/smtp/loop_inbox.hpp"
+#include "asyncore/loop_inbox.hpp"
 
 #include <cerrno>
 #include <cstdint>
@@ -8,13 +8,13 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <asyncore/file_dispatcher.hpp>
+#include "asyncore/file_dispatcher.hpp"
 
-namespace asynchat::smtp {
+namespace asyncore {
 
-class loop_inbox::waker final : public asyncore::file_dispatcher {
+class loop_inbox::waker final : public file_dispatcher {
 public:
-    waker(int fd, asyncore::socket_map& map, loop_inbox& inbox) : file_dispatcher(fd, &map), inbox_(&inbox) {}
+    waker(int fd, socket_map& map, loop_inbox& inbox) : file_dispatcher(fd, &map), inbox_(&inbox) {}
     bool readable() override { return true; }
     bool writable() override { return false; }
     void handle_read() override {
@@ -32,11 +32,11 @@ private:
     loop_inbox* inbox_;
 };
 
-loop_inbox::loop_inbox(asyncore::socket_map& map) {
+loop_inbox::loop_inbox(socket_map& map) {
     event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
     try {
-        waker_ = asyncore::make<waker>(event_fd_, map, *this);
+        waker_ = make<waker>(event_fd_, map, *this);
     } catch (...) {
         ::close(event_fd_);
         throw;
@@ -84,4 +84,4 @@ void loop_inbox::run_pending() {
     if (first) std::rethrow_exception(first);
 }
 
-} // namespace asynchat::smtp
+} // namespace asyncore

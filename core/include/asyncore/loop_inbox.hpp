@@ -1,27 +1,28 @@
 #pragma once
-// asynchat::smtp::loop_inbox — Twisted's reactor.callFromThread for one socket_map: any thread hands a function
+// asyncore::loop_inbox — Twisted's reactor.callFromThread for one socket_map: any thread hands a function
 // to call_from_thread(), and the map's loop runs it on its own thread, soon, in the order given. The wake-up is an
 // eventfd watched by a small dispatcher in the map, so a loop blocked in its wait wakes at once, on every backend.
 //
 // The functions posted are destroyed on the loop thread (or by the inbox's destructor): they may hold what belongs
 // to the loop (refs to channels) as long as the posting thread does not copy or destroy those itself.
 // The inbox must outlive every thread that posts to it; posting after its destruction is a bug.
-// While it lives, the inbox is a channel of its map, so asyncore::loop() does not end for lack of channels.
+// While it lives, the inbox is a channel of its map, so asyncore::loop() does not end for lack of channels; it is
+// the loop's machinery (outlives_shutdown), so a graceful drain neither asks it to finish nor waits for it.
+// Its users: SMTP's Maildir delivery threads hand their results back through one; the workers of asynchat::serve
+// hand accepted connections to each other's loops through theirs.
 #include <functional>
 #include <mutex>
 #include <vector>
 
-#include <asyncore/ref.hpp>
+#include "ref.hpp"
 
 namespace asyncore {
-class socket_map;
-}
 
-namespace asynchat::smtp {
+class socket_map;
 
 class loop_inbox {
 public:
-    explicit loop_inbox(asyncore::socket_map& map);
+    explicit loop_inbox(socket_map& map);
     ~loop_inbox();
     loop_inbox(const loop_inbox&) = delete;
     loop_inbox& operator=(const loop_inbox&) = delete;
@@ -40,7 +41,7 @@ private:
     std::vector<std::function<void()>> pending_;
     bool signalled_ = false;   // an eventfd write is outstanding (guarded by mutex_): one wake-up per batch
     int event_fd_ = -1;
-    asyncore::ref<waker> waker_;
+    ref<waker> waker_;
 };
 
-} // namespace asynchat::smtp
+} // namespace asyncore

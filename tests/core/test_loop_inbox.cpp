@@ -1,0 +1,73 @@
+// asyncore::loop_inbox: functions posted from other threads run on the loop's thread, in order, on every backend;
+// one that throws does not cost the others their turn.
+#include <chrono>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <asyncore/loop_inbox.hpp>
+#include <asyncore/socket_map.hpp>
+
+#include "test_support.hpp"
+
+namespace bdata = boost::unit_test::data;
+using namespace std::chrono_literals;
+
+namespace test_loop_inbox {
+
+// Runs passes of map on backend until done() or the hang guard; false on the guard.
+template <class Done> bool run_until(asyncore::socket_map& map, const std::string& backend, Done done) {
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        map.run_pass(100ms, backend);
+    }
+    return true;
+}
+
+} // namespace test_loop_inbox
+
+using namespace test_loop_inbox;
+
+BOOST_AUTO_TEST_SUITE(loop_inbox)
+
+BOOST_DATA_TEST_CASE(functions_from_a_thread_run_on_the_loop_in_order, bdata::make(test_support::backends()),
+                     backend) {
+    asyncore::socket_map map;
+    asyncore::loop_inbox inbox(map);
+    std::vector<int> ran;
+    const auto loop_thread = std::this_thread::get_id();
+    bool all_on_loop = true;
+    std::thread poster([&] {
+        for (int i = 0; i < 1000; ++i)
+            inbox.call_from_thread([&, i] {
+                ran.push_back(i);
+                all_on_loop = all_on_loop && std::this_thread::get_id() == loop_thread;
+            });
+    });
+    BOOST_REQUIRE(run_until(map, backend, [&] { return ran.size() == 1000; }));
+    poster.join();
+    BOOST_TEST(all_on_loop);
+    for (int i = 0; i < 1000; ++i) BOOST_REQUIRE_EQUAL(ran[static_cast<std::size_t>(i)], i);
+}
+
+// A function that throws does not cost the others their turn; the first exception comes out afterwards.
+BOOST_AUTO_TEST_CASE(a_throwing_function_does_not_drop_the_rest) {
+    asyncore::socket_map map;
+    asyncore::loop_inbox inbox(map);
+    std::vector<int> ran;
+    inbox.call_from_thread([&] { ran.push_back(1); });
+    inbox.call_from_thread([] { throw std::runtime_error("first"); });
+    inbox.call_from_thread([] { throw std::logic_error("second"); });
+    inbox.call_from_thread([&] { ran.push_back(4); });
+    BOOST_CHECK_THROW(inbox.run_pending(), std::runtime_error);
+    BOOST_TEST((ran == std::vector<int>{1, 4}));
+    inbox.run_pending(); // nothing left
+    BOOST_TEST(ran.size() == 2u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
