@@ -56,6 +56,21 @@ struct notify_socket {
 // A loopback port nothing listens on now (systemd-socket-activate is to bind it).
 std::uint16_t free_port() { return refusing_port().second; }
 
+// A connection to 127.0.0.1:port once the tool listens there (it starts alongside the test): tried every 10 ms
+// for 2 s; an empty fd if it never listened.
+fd first_connection(std::uint16_t port) {
+    for (int i = 0; i < 200; ++i) {
+        fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in where{};
+        where.sin_family = AF_INET;
+        where.sin_port = htons(port);
+        where.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(s.get(), reinterpret_cast<sockaddr*>(&where), sizeof where) == 0) return s;
+        ::usleep(10000);
+    }
+    return fd();
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(serve_under_systemd)
@@ -77,20 +92,7 @@ BOOST_DATA_TEST_CASE(socket_activation_and_readiness, bdata::make(test_support::
                           "--echo-port", "0", "--chat-port", "0", "--http-port", "0", "--smtp-port", "0", "--maildir",
                           maildir.string(), "--backend", backend});
     // The tool execs the server at the first connection: this one, which the server must then answer.
-    fd first;
-    for (int i = 0; i < 200 && !first; ++i) {
-        const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in where{};
-        where.sin_family = AF_INET;
-        where.sin_port = htons(port);
-        where.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::connect(s, reinterpret_cast<sockaddr*>(&where), sizeof where) == 0) {
-            first = fd(s);
-        } else {
-            ::close(s);
-            ::usleep(10000); // the tool is not listening yet
-        }
-    }
+    fd first = first_connection(port);
     BOOST_REQUIRE_MESSAGE(first, "systemd-socket-activate never listened on " << port);
     timeval tv{20, 0};
     ::setsockopt(first.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -139,17 +141,7 @@ BOOST_AUTO_TEST_CASE(a_socket_named_after_no_service_is_a_bad_start) {
                           std::string("exec 2>&1 ") + socket_activate + " -l 127.0.0.1:" + std::to_string(port) +
                               " --fdname=ftp " + ASYNCHAT_PATH + " serve all --echo-port 0 --chat-port 0 "
                               "--http-port 0 --smtp-port 0 --maildir " + maildir.string()});
-    for (int i = 0; i < 200; ++i) {
-        const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in where{};
-        where.sin_family = AF_INET;
-        where.sin_port = htons(port);
-        where.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        const bool connected = ::connect(s, reinterpret_cast<sockaddr*>(&where), sizeof where) == 0;
-        ::close(s);
-        if (connected) break;
-        ::usleep(10000);
-    }
+    first_connection(port); // wakes the tool, which execs the server
     const auto out = server.read_all();
     BOOST_REQUIRE(out);
     BOOST_TEST(out->find("asynchat: LISTEN_FDS: descriptor 3 (ftp) names no service (echo, chat, http, smtp)\n") !=

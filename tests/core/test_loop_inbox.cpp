@@ -16,21 +16,7 @@
 namespace bdata = boost::unit_test::data;
 using namespace std::chrono_literals;
 
-namespace test_loop_inbox {
-
-// Runs passes of map on backend until done() or the hang guard; false on the guard.
-template <class Done> bool run_until(asyncore::socket_map& map, const std::string& backend, Done done) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        map.run_pass(100ms, backend);
-    }
-    return true;
-}
-
-} // namespace test_loop_inbox
-
-using namespace test_loop_inbox;
+using test_support::run_until;
 
 BOOST_AUTO_TEST_SUITE(loop_inbox)
 

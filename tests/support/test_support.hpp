@@ -1,6 +1,7 @@
 #pragma once
 // Parameters every behaviour suite runs over, so that one suite covers every backend (and, where the original
 // does, every address family) instead of a copy per backend.
+#include <chrono>
 #include <filesystem>
 #include <ostream>
 #include <string>
@@ -15,6 +16,18 @@
 #endif
 
 namespace test_support {
+
+// Runs passes of `map` on `backend` until done() is true or 20 s have passed (a hang guard, not a timing claim);
+// false on the guard.
+template <class Done> bool run_until(asyncore::socket_map& map, const std::string& backend, Done done) {
+    using namespace std::chrono_literals;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() > deadline) return false;
+        map.run_pass(100ms, backend);
+    }
+    return true;
+}
 
 // Every registered backend: select, poll, epoll, and asio when the Asio layer is built.
 inline std::vector<std::string> backends() {

@@ -96,6 +96,20 @@ std::string local_address(int fd) {
 
 const std::string v1_header = "PROXY TCP4 203.0.113.7 192.0.2.1 56324 443\r\n";
 
+// On the client thread: a connection that sends `first` and reads until the server closes it (what it read is
+// returned), then one with a valid header and "next\n", which the service is to read.
+std::string refused_then_served(const listening& l, const std::string& first) {
+    const int refused = connect_to(l.where);
+    send_all(refused, first);
+    const std::string answered = read_until_closed(refused);
+    ::close(refused);
+    const int good = connect_to(l.where);
+    send_all(good, v1_header + "next\n");
+    std::this_thread::sleep_for(200ms);
+    ::close(good);
+    return answered;
+}
+
 // serve() with the PROXY protocol on, one service whose channels record into `out`.
 void serve_behind_proxy(const std::string& backend, listening& l, seen& out, asynchat::service_stats* stats = nullptr,
                         std::chrono::duration<double> header_timeout = std::chrono::seconds(5),
@@ -166,16 +180,7 @@ BOOST_DATA_TEST_CASE(a_connection_without_a_header_is_closed_unserved, bdata::ma
     asynchat::service_stats stats;
     test_support::installed_sink log;
     std::string answered;
-    std::thread client([&] {
-        const int bad = connect_to(l.where);
-        send_all(bad, "GET / HTTP/1.0\r\n\r\n");
-        answered = read_until_closed(bad);
-        ::close(bad);
-        const int good = connect_to(l.where);
-        send_all(good, v1_header + "next\n");
-        std::this_thread::sleep_for(200ms);
-        ::close(good);
-    });
+    std::thread client([&] { answered = refused_then_served(l, "GET / HTTP/1.0\r\n\r\n"); });
     serve_behind_proxy(backend, l, out, &stats);
     client.join();
     BOOST_TEST(answered == "");
@@ -196,16 +201,7 @@ BOOST_DATA_TEST_CASE(a_header_that_never_completes_times_out, bdata::make(test_s
     asynchat::service_stats stats;
     test_support::installed_sink log;
     std::string answered;
-    std::thread client([&] {
-        const int slow = connect_to(l.where);
-        send_all(slow, "PROXY TCP4 203.0");
-        answered = read_until_closed(slow);
-        ::close(slow);
-        const int good = connect_to(l.where);
-        send_all(good, v1_header + "next\n");
-        std::this_thread::sleep_for(200ms);
-        ::close(good);
-    });
+    std::thread client([&] { answered = refused_then_served(l, "PROXY TCP4 203.0"); });
     serve_behind_proxy(backend, l, out, &stats, 300ms);
     client.join();
     BOOST_TEST(answered == "", "closed by the timeout, not left open (\"timeout\": still open after 10 s)");

@@ -32,19 +32,7 @@ using maildir_test::temp_dir;
 using namespace std::chrono_literals;
 using namespace smtp_test;
 
-namespace {
-
-// Runs passes of map on backend until done() or the hang guard; false on the guard.
-template <class Done> bool run_until(asyncore::socket_map& map, const std::string& backend, Done done) {
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() > deadline) return false;
-        map.run_pass(100ms, backend);
-    }
-    return true;
-}
-
-} // namespace
+using test_support::run_until;
 
 BOOST_AUTO_TEST_SUITE(smtp_maildir)
 
