@@ -95,7 +95,7 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
            [&opts](const std::string& text) {
                opts.workers = text == "auto" ? asynchat::available_cpus() : static_cast<unsigned>(std::stoul(text));
            },
-           "event loops, one per thread (echo and HTTP are served by all of them; chat and SMTP by the first); "
+           "event loops, one per thread (echo, HTTP and SMTP are served by all of them; chat by the first); "
            "auto: one per CPU this process may run on")
         ->envname("ASYNCHAT_WORKERS")
         ->check(CLI::Validator(

@@ -104,7 +104,9 @@ private:
     maildir_stats stats_;
     std::uint64_t next_id_ = 1;
     std::unordered_map<std::uint64_t, std::function<void(const delivery_result&)>> callbacks_; // loop thread only
-    std::atomic<std::uint64_t> sequence_{0};
+    // Process-wide, not per maildir: two maildirs of one process (one per worker) on one directory must not
+    // choose the same name for the same second.
+    static inline std::atomic<std::uint64_t> sequence_{0};
 
     std::mutex mutex_;
     std::condition_variable wake_;
