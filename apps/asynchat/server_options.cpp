@@ -95,7 +95,7 @@ void add_server_options(CLI::App& cmd, server_options& opts, bool with_port) {
            [&opts](const std::string& text) {
                opts.workers = text == "auto" ? asynchat::available_cpus() : static_cast<unsigned>(std::stoul(text));
            },
-           "event loops, one per thread (echo, HTTP and SMTP are served by all of them; chat by the first); "
+           "event loops, one per thread, each service served by all of them (one chat room across them); "
            "auto: one per CPU this process may run on")
         ->envname("ASYNCHAT_WORKERS")
         ->check(CLI::Validator(

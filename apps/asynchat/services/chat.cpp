@@ -31,23 +31,36 @@ public:
 
     started_service start(serve_context& context) override {
         room_ = std::make_unique<asynchat::line::chat_room>(options_, &context.stats);
-        return {[room = room_.get(), tls = context.server.tls](asyncore::socket sock) {
-                    if (!tls) {
-                        room->join(std::move(sock));
-                        return;
-                    }
-                    // The layer goes on before the greeting is pushed, so that the greeting is the first thing
-                    // sent over TLS.
-                    auto member = asyncore::make<asynchat::line::chat_member>(*room, std::move(sock));
-                    use_tls(*member, tls);
-                    room->admit(*member);
-                },
-                busy_reply(context.server, std::string(asynchat::line::over_capacity_reply()))};
+        const auto joiner = [tls = context.server.tls](asynchat::line::chat_room* room) {
+            return [room, tls](asyncore::socket sock) {
+                if (!tls) {
+                    room->join(std::move(sock));
+                    return;
+                }
+                // The layer goes on before the greeting is pushed, so that the greeting is the first thing sent
+                // over TLS.
+                auto member = asyncore::make<asynchat::line::chat_member>(*room, std::move(sock));
+                use_tls(*member, tls);
+                room->admit(*member);
+            };
+        };
+        started_service started{joiner(room_.get()),
+                                busy_reply(context.server, std::string(asynchat::line::over_capacity_reply()))};
+        // With --workers: a room per worker, made on its thread and joined to the others through the hub, so the
+        // members of every worker hear each other. The accept owns its room, which goes on its worker's thread.
+        started.accept_for_worker = [this, joiner](unsigned, asynchat::service_stats* stats) {
+            auto room = std::make_shared<asynchat::line::chat_room>(hub_, asyncore::socket_map::default_map(),
+                                                                    options_, stats);
+            return std::function<void(asyncore::socket)>(
+                [room, join = joiner(room.get())](asyncore::socket sock) { join(std::move(sock)); });
+        };
+        return started;
     }
 
 private:
     asynchat::line::chat_options options_;
     std::unique_ptr<asynchat::line::chat_room> room_;
+    asynchat::line::chat_hub hub_; // the workers' rooms
 };
 
 } // namespace

@@ -280,6 +280,8 @@ void serve_workers(std::vector<service>& services, const serve_options& options,
     std::vector<unsigned> next(services.size(), 0); // round robin among equals (worker 0's thread only)
     std::latch ready(count);        // every worker has its map, inbox and accepts: worker 0 may listen
     std::latch listening_over(1);   // worker 0's listeners are closed: nothing more is handed over
+    std::latch loops_over(count);   // every loop has stopped: what the workers' accepts share (a chat hub's
+                                    // rooms) may go, as no handler of any worker can reach it any more
     std::mutex mutex;
     std::exception_ptr failure;
     bool asked_to_stop = false;
@@ -349,7 +351,7 @@ void serve_workers(std::vector<service>& services, const serve_options& options,
 
     const auto run_worker = [&](unsigned index) {
         worker& me = workers[index];
-        bool arrived = false, over = false;
+        bool arrived = false, over = false, stopped = false;
         try {
             asyncore::socket_map& map =
                 index == 0 && options.map ? *options.map : asyncore::socket_map::default_map();
@@ -395,6 +397,8 @@ void serve_workers(std::vector<service>& services, const serve_options& options,
             listening_over.wait();
             me.accepting = false;
             me.inbox->run_pending(); // hand-overs that came after the drain: their sockets close unserved
+            stopped = true;
+            loops_over.arrive_and_wait();
         } catch (...) {
             {
                 std::lock_guard lock(mutex);
@@ -403,6 +407,7 @@ void serve_workers(std::vector<service>& services, const serve_options& options,
             if (!arrived) ready.count_down();
             if (index == 0 && !over) listening_over.count_down();
             stop_all(std::current_exception());
+            if (!stopped) loops_over.arrive_and_wait();
         }
         {
             std::lock_guard lock(mutex);

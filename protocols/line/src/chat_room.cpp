@@ -35,7 +35,17 @@ bool valid_nick(std::string_view name) noexcept {
     });
 }
 
+chat_room::chat_room(chat_hub& hub, asyncore::socket_map& map, chat_options options, service_stats* stats)
+    : options_(options), stats_(stats), hub_(&hub), inbox_(std::make_unique<asyncore::loop_inbox>(map)) {
+    std::lock_guard lock(hub.mutex_);
+    hub.rooms_.push_back({this, inbox_.get()});
+}
+
 chat_room::~chat_room() {
+    if (hub_) {
+        std::lock_guard lock(hub_->mutex_);
+        std::erase_if(hub_->rooms_, [this](const chat_hub::entry& e) { return e.room == this; });
+    }
     // Closing a member takes it out of members_: work on a copy.
     for (chat_member* m : std::vector<chat_member*>(members_)) {
         m->room_ = nullptr;
@@ -51,7 +61,8 @@ asyncore::ref<chat_member> chat_room::join(asyncore::socket sock, asyncore::sock
 
 void chat_room::admit(chat_member& member) {
     members_.push_back(&member);
-    member.name_ = "guest-" + std::to_string(next_guest_++);
+    member.name_ = "guest-" + std::to_string(hub_ ? hub_->next_guest_.fetch_add(1, std::memory_order_relaxed)
+                                                  : next_guest_++);
     member.send_line("HELLO " + member.name_);
 }
 
@@ -68,6 +79,15 @@ void chat_room::broadcast(chat_member& from, std::string_view text) {
     std::string line;
     line.reserve(from.name_.size() + text.size() + 5);
     line.append("<").append(from.name_).append("> ").append(text).append("\r\n");
+    // The rooms of the other workers first (their loops run while this one pushes), then this one's members.
+    if (hub_)
+        for (const auto& peer : hub_->rooms_)
+            if (peer.room != this)
+                peer.inbox->call_from_thread([room = peer.room, line] { room->deliver(line, nullptr); });
+    deliver(line, &from);
+}
+
+void chat_room::deliver(const std::string& line, chat_member* from) {
     std::vector<chat_member*> too_slow;
     {
         broadcasting_ = true;
@@ -80,7 +100,7 @@ void chat_room::broadcast(chat_member& from, std::string_view text) {
         } compact{*this};
         for (std::size_t i = 0; i < members_.size(); ++i) {
             chat_member* m = members_[i];
-            if (!m || m == &from) continue;
+            if (!m || m == from) continue;
             // A push sends at once, and a peer found gone there closes its member (and may free it) before push
             // returns: leave() then empties the slot, which is checked before m is touched again. A send error
             // is that member's, not the sender's.

@@ -1,8 +1,9 @@
 // asynchat::serve with workers (serve_options::workers): each worker's accept is made on its own thread, the
 // connections are spread to the worker with the fewest open, each channel lives on its worker's loop (the thread's
-// default map), max_connections holds for the sum, and exit_now from any worker's handler ends every loop. On
-// every backend. A client thread holds the connections open, so the spread can be counted exactly.
+// default map), max_connections holds for the sum, exit_now from any worker's handler ends every loop, and a chat
+// room spans the workers (chat_hub). On every backend. A client thread holds the connections open, so the spread can be counted exactly.
 #include <atomic>
+#include <csignal>
 #include <mutex>
 #include <set>
 #include <string>
@@ -17,6 +18,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <asyncore/asyncore.hpp>
+#include <asynchat/line/chat_room.hpp>
 #include <asynchat/serve.hpp>
 #include <asynchat/service_connection.hpp>
 
@@ -65,6 +67,17 @@ int connect_to(std::uint16_t port) {
     timeval tv{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     return fd;
+}
+
+// The next line up to its CRLF, without it ("" on EOF or timeout).
+std::string read_crlf_line(int fd) {
+    std::string line;
+    char c;
+    while (::recv(fd, &c, 1, 0) == 1) {
+        if (c == '\n') return line.ends_with('\r') ? line.substr(0, line.size() - 1) : line;
+        line += c;
+    }
+    return line;
 }
 
 // Sends `line` and reads the reply up to its "\n" ("" on EOF or timeout).
@@ -184,6 +197,56 @@ BOOST_DATA_TEST_CASE(max_connections_holds_for_the_sum_of_the_workers, bdata::ma
     client.join();
     BOOST_TEST(fourth == "busy\n");
     BOOST_TEST(stats[0].connections_accepted + stats[1].connections_accepted == 3u);
+}
+
+// A chat room over the workers (asynchat::line::chat_hub): members on different workers' loops hear each other,
+// and guest numbers are unique across them. The server is stopped as an operator would, with SIGTERM: every
+// worker's graceful_loop hears it.
+BOOST_DATA_TEST_CASE(chat_members_on_different_workers_talk, bdata::make(test_support::backends()), backend) {
+    asynchat::line::chat_hub hub;
+    std::vector<asynchat::service_stats> stats(2);
+    std::atomic<std::uint16_t> port{0};
+    std::string hello_a, hello_b, heard_by_b, heard_by_a;
+    std::thread client([&] {
+        while (port == 0) std::this_thread::yield();
+        const int a = connect_to(port);
+        hello_a = read_crlf_line(a);
+        const int b = connect_to(port); // a has one open: b goes to the other worker
+        hello_b = read_crlf_line(b);
+        ::send(a, "hi from a\n", 10, MSG_NOSIGNAL);
+        heard_by_b = read_crlf_line(b);
+        ::send(b, "hi from b\n", 10, MSG_NOSIGNAL);
+        heard_by_a = read_crlf_line(a);
+        ::kill(::getpid(), SIGTERM);
+        read_crlf_line(a); // "BYE server shutting down", then the close
+        read_crlf_line(b);
+        ::close(a);
+        ::close(b);
+    });
+    asynchat::serve({.name = "room",
+                     .where = asyncore::address::ipv4("127.0.0.1", 0),
+                     .accept = {},
+                     .accept_for_worker =
+                         [&](unsigned, asynchat::service_stats* st) {
+                             auto room = std::make_shared<asynchat::line::chat_room>(
+                                 hub, asyncore::socket_map::default_map(), asynchat::line::chat_options{}, st);
+                             return std::function<void(asyncore::socket)>(
+                                 [room](asyncore::socket s) { room->join(std::move(s)); });
+                         },
+                     .stats = stats.data()},
+                    {.backend = backend,
+                     .workers = 2,
+                     .on_listening = [&](const asynchat::service&, std::size_t, const std::string& where) {
+                         port = asyncore::address::parse(where).port();
+                     }});
+    client.join();
+    BOOST_TEST(stats[0].connections_accepted == 1u);
+    BOOST_TEST(stats[1].connections_accepted == 1u);
+    BOOST_REQUIRE(hello_a.starts_with("HELLO guest-"));
+    BOOST_REQUIRE(hello_b.starts_with("HELLO guest-"));
+    BOOST_TEST(hello_a != hello_b);
+    BOOST_TEST(heard_by_b == "<" + hello_a.substr(6) + "> hi from a");
+    BOOST_TEST(heard_by_a == "<" + hello_b.substr(6) + "> hi from b");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -15,12 +15,16 @@
 // are queued for one member (the room's lines, or the replies to its own commands once a read has been
 // answered), that member is disconnected and the room goes on. Any bytes received count as activity for
 // idle_timeout. After QUIT nothing more the client sent is acted on.
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
+#include <asyncore/loop_inbox.hpp>
 #include <asyncore/ref.hpp>
 #include <asynchat/line/line_receiver.hpp>
 #include <asynchat/service_connection.hpp>
@@ -34,11 +38,38 @@ struct chat_options {
 };
 
 class chat_member;
+class chat_room;
+
+// One room over several event loops (asynchat::serve's workers): each worker has a chat_room of its own, made
+// on its thread and attached to the hub, and a line said in any of them reaches the members of all. The
+// fan-out is one post per other room per line, through that room's asyncore::loop_inbox (an eventfd), so a
+// line crosses to another worker's loop as a function run there, never as a member list shared between
+// threads; guest numbers come from one counter. The rooms attach before the loops serve and detach after all
+// have stopped (asynchat::serve's workers start and stop together), so the list is only read while they
+// run. Not copyable; outlives its rooms.
+class chat_hub {
+public:
+    chat_hub() = default;
+    chat_hub(const chat_hub&) = delete;
+    chat_hub& operator=(const chat_hub&) = delete;
+
+private:
+    friend class chat_room;
+    struct entry {
+        chat_room* room;
+        asyncore::loop_inbox* inbox;
+    };
+    std::mutex mutex_;               // attach and detach only
+    std::vector<entry> rooms_;
+    std::atomic<std::uint64_t> next_guest_{1};
+};
 
 class chat_room {
 public:
     explicit chat_room(chat_options options = {}, service_stats* stats = nullptr)
         : options_(options), stats_(stats) {}
+    // A room on the loop of `map` (the calling thread's), one of the hub's: its members hear every room's lines.
+    chat_room(chat_hub& hub, asyncore::socket_map& map, chat_options options = {}, service_stats* stats = nullptr);
     chat_room(const chat_room&) = delete;
     chat_room& operator=(const chat_room&) = delete;
     // Members still in the room are closed (their channels then no longer refer to the room).
@@ -59,11 +90,15 @@ public:
 private:
     friend class chat_member;
     void leave(chat_member& member) noexcept;
+    // A whole line ("<name> text\r\n") to every member but `from` (null: to all, a line from another room).
+    void deliver(const std::string& line, chat_member* from);
 
     chat_options options_;
     service_stats* stats_;
     std::vector<chat_member*> members_;   // a slot is null only during broadcast(), for a member that left in it
-    std::uint64_t next_guest_ = 1;
+    std::uint64_t next_guest_ = 1;   // without a hub
+    chat_hub* hub_ = nullptr;
+    std::unique_ptr<asyncore::loop_inbox> inbox_; // with a hub: how the other rooms' lines reach this loop
     bool broadcasting_ = false;
 };
 
