@@ -1,16 +1,20 @@
 // A whole server for a protocol of your own, on the library's serving setup (asynchat::serve): each line a client
 // sends comes back in capitals. What the `asynchat` command does for its services — listening, a connection limit
 // with a busy reply, an idle timeout, errors counted and logged, the "listening on" line, a graceful drain on
-// SIGINT/SIGTERM — is here in a few lines.
+// SIGINT/SIGTERM — is here in a few lines; so is running on every core (--workers: one loop per thread, each
+// connection handed to the least loaded).
 //
-//   serve_service [--port N] [--backend NAME] [--max-connections N]
+//   serve_service [--port N] [--backend NAME] [--max-connections N] [--workers N]
 //   $ printf 'hello\n' | nc -q1 127.0.0.1 PORT
 //   HELLO
 #include <cctype>
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <asyncore/asyncore.hpp>
 #include <asynchat/line/line_receiver.hpp>
@@ -56,30 +60,45 @@ int main(int argc, char** argv) {
     std::uint16_t port = 0;
     std::string backend{asyncore::default_backend()};
     std::size_t max_connections = 1000;
+    unsigned workers = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string_view flag = argv[i];
         if (flag == "--port") port = static_cast<std::uint16_t>(std::atoi(argv[i + 1]));
         else if (flag == "--backend") backend = argv[i + 1];
         else if (flag == "--max-connections") max_connections = std::strtoul(argv[i + 1], nullptr, 10);
+        else if (flag == "--workers") workers = static_cast<unsigned>(std::strtoul(argv[i + 1], nullptr, 10));
         else {
-            std::cerr << "usage: serve_service [--port N] [--backend NAME] [--max-connections N]\n";
+            std::cerr << "usage: serve_service [--port N] [--backend NAME] [--max-connections N] [--workers N]\n";
             return 2;
         }
     }
-    asynchat::service_stats stats;
+    // One service_stats per worker: each is written by its worker's loop only.
+    std::vector<asynchat::service_stats> stats(std::max(1u, workers));
     try {
         asynchat::serve({.name = "",
                          .where = asyncore::address::inet("127.0.0.1", port),
-                         .accept = [&](asyncore::socket s) { asyncore::make<shout_channel>(std::move(s), &stats); },
-                         .stats = &stats,
+                         .accept = {},
+                         // Made on each worker's thread; the channel goes in that worker's loop. The shout
+                         // channel shares nothing, so every worker can serve it.
+                         .accept_for_worker =
+                             [](unsigned, asynchat::service_stats* st) {
+                                 return std::function<void(asyncore::socket)>(
+                                     [st](asyncore::socket s) { asyncore::make<shout_channel>(std::move(s), st); });
+                             },
+                         .stats = stats.data(),
                          .max_connections = max_connections,
                          .over_capacity_reply = "ERR busy\r\n"},
-                        {.backend = backend});
+                        {.backend = backend, .workers = workers});
     } catch (const std::exception& e) {
         std::cerr << "serve_service: " << e.what() << '\n';
         return 1;
     }
     asyncore::close_all();
-    std::cerr << "served " << stats.connections_accepted << " connections, " << stats.messages << " lines\n";
+    std::uint64_t connections = 0, lines = 0;
+    for (const auto& w : stats) {
+        connections += w.connections_accepted;
+        lines += w.messages;
+    }
+    std::cerr << "served " << connections << " connections, " << lines << " lines\n";
     return 0;
 }

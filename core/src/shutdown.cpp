@@ -58,6 +58,10 @@ void graceful_loop::stop() {
         begin_drain();
 }
 
+void graceful_loop::adopt_late(dispatcher& channel) {
+    if (finishing_ && !channel.outlives_shutdown() && channel.fileno() >= 0) ask_to_finish(channel);
+}
+
 void graceful_loop::begin_drain() {
     finishing_ = true;
     for (auto& channel : map_->channels())
@@ -75,7 +79,8 @@ void graceful_loop::run() {
     // The pass timeout only bounds a wait with nothing due: the deadline, like every timer, ends a wait sooner.
     const std::chrono::duration<double> pass_timeout = std::chrono::seconds(30);
     // drained() walks the map, but only during the drain, once per pass.
-    while (!cut_off_ && !(finishing_ && drained())) map_->run_pass(pass_timeout, backend_);
+    while (!cut_off_ && !(finishing_ && drained() && !(options_.pending && options_.pending())))
+        map_->run_pass(pass_timeout, backend_);
     deadline_.cancel();
     delay_.cancel();
     // What is left is cut off; the machinery stays for its owners to close.

@@ -21,8 +21,11 @@ using namespace program_test;
 
 BOOST_AUTO_TEST_SUITE(serve_service)
 
-BOOST_DATA_TEST_CASE(answers_holds_its_limit_and_drains_on_sigterm, bdata::make(test_support::backends()), backend) {
-    child_process program({SERVE_SERVICE_PATH, "--backend", backend, "--max-connections", "1"});
+// With one loop and with two (--workers 2: the limit holds for the service, and SIGTERM drains both).
+BOOST_DATA_TEST_CASE(answers_holds_its_limit_and_drains_on_sigterm,
+                     bdata::make(test_support::backends()) * bdata::make({"1", "2"}), backend, workers) {
+    child_process program(
+        {SERVE_SERVICE_PATH, "--backend", backend, "--max-connections", "1", "--workers", std::string(workers)});
     const auto first = program.read_line();
     BOOST_REQUIRE_MESSAGE(first, "no listening line");
     const std::uint16_t port = parse_listening_port(*first);

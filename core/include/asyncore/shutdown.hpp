@@ -41,6 +41,9 @@ struct stop_options {
     // How long to go on listening and serving after the signal, draining() already true, before the drain
     // begins (0: at once).
     std::chrono::duration<double> drain_delay{0};
+    // While it answers true, the drain is not over even with no channel left: work on its way to this loop from
+    // another thread (a connection handed over, not yet arrived). Null: nothing of the kind.
+    std::function<bool()> pending{};
 };
 
 class graceful_loop {
@@ -56,6 +59,9 @@ public:
     void stop();
     // From the signal on, the delay included: the server is on its way out (not ready).
     bool draining() const noexcept { return draining_; }
+    // A channel made after the drain began — a connection another loop accepted before it and handed over after —
+    // is asked to finish as the others were (nothing happens before the drain, or during drain_delay).
+    void adopt_late(dispatcher& channel);
 
 private:
     bool drained() const;

@@ -339,7 +339,13 @@ void serve_workers(std::vector<service>& services, const serve_options& options,
                 w.in_flight[i].fetch_sub(1, std::memory_order_relaxed);
                 if (!w.accepting.load()) return;
                 try {
+                    const int fd = held->fileno();
                     accept_here(*w.map, w.accepts[i], std::move(*held), peer);
+                    // Accepted before the drain, arrived after it began: asked to finish like the rest, so the
+                    // drain does not wait out its timeout for a connection nobody told. (w.stopper is set and
+                    // cleared on this thread, where this runs.)
+                    if (w.stopper)
+                        if (asyncore::dispatcher* made = w.map->get(fd)) w.stopper->adopt_late(*made);
                 } catch (const std::exception& e) {
                     asyncore::log(asyncore::log_level::error,
                                   std::string("asynchat: accepting a connection failed: ") + e.what());
@@ -360,7 +366,15 @@ void serve_workers(std::vector<service>& services, const serve_options& options,
                                              .map = &map,
                                              .shutdown_timeout = options.shutdown_timeout,
                                              .on_stop = index == 0 ? on_stop : std::function<void()>(),
-                                             .drain_delay = options.drain_delay});
+                                             .drain_delay = options.drain_delay,
+                                             // Connections accepted before the drain and handed here are
+                                             // waited for, and served (adopt_late), not closed on arrival.
+                                             .pending =
+                                                 [&me, n = services.size()] {
+                                                     for (std::size_t i = 0; i < n; ++i)
+                                                         if (me.in_flight[i].load()) return true;
+                                                     return false;
+                                                 }});
             {
                 auto inbox = std::make_unique<asyncore::loop_inbox>(map);
                 std::lock_guard lock(mutex);
@@ -453,7 +467,9 @@ void serve(std::vector<service> services, const serve_options& options) {
         delivery d;
         d.local_stats = s.stats;
         if (s.stats) d.open_now = [st = s.stats] { return st->connections_open.load(); };
-        d.deliver = [&map, accept = s.accept](asyncore::socket sock, std::optional<asyncore::address> peer) {
+        // One loop: `accept`, or worker 0's from accept_for_worker when only that is given.
+        auto accept = s.accept ? s.accept : s.accept_for_worker ? s.accept_for_worker(0, s.stats) : s.accept;
+        d.deliver = [&map, accept = std::move(accept)](asyncore::socket sock, std::optional<asyncore::address> peer) {
             accept_here(map, accept, std::move(sock), peer);
         };
         return d;

@@ -56,7 +56,9 @@ struct service {
     // With serve_options::workers above 1: makes worker `index`'s accept (0 .. workers-1), called once on that
     // worker's thread before it serves, with that worker's figures (&stats[index]). Its channels go in the
     // thread's default map, which is the worker's loop; what the workers share is the service's to make safe.
-    // Null: the service is served by worker 0 alone, with `accept` (state made for one thread: a chat room).
+    // Null: the service is served by worker 0 alone, with `accept` (state made for one thread). With it, `accept`
+    // may be left empty: one loop then uses accept_for_worker(0, stats).
+    // Example: examples/serve_service.cpp (--workers).
     std::function<std::function<void(asyncore::socket)>(unsigned index, service_stats* stats)> accept_for_worker{};
     // The service's figures; its connections_open is what max_connections is checked against (no limit when
     // null). Must outlive serve(). With workers above 1 and accept_for_worker: an array of `workers` of them, one
