@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <exception>
 #include <system_error>
+#include <utility>
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -48,38 +49,44 @@ loop_inbox::~loop_inbox() {
     waker_->close();
     waker_.reset();
     ::close(event_fd_);
+    for (node* n = head_.exchange(nullptr); n;) delete std::exchange(n, n->next);
 }
 
 void loop_inbox::call_from_thread(std::function<void()> fn) {
-    bool wake = false;
-    {
-        std::lock_guard lock(mutex_);
-        pending_.push_back(std::move(fn));
-        wake = !std::exchange(signalled_, true);
+    node* n = new node{std::move(fn), head_.load(std::memory_order_relaxed)};
+    // Release: the function's captures are visible to the loop that takes the node.
+    while (!head_.compare_exchange_weak(n->next, n, std::memory_order_release, std::memory_order_relaxed)) {
     }
-    if (wake) {
+    // The stack was empty: the loop may be asleep, and this batch needs one wake-up. A poster that finds it
+    // non-empty knows the wake-up of the first is still to be consumed, or the loop is about to take the stack.
+    if (n->next == nullptr) {
         const std::uint64_t one = 1;
         // Only EAGAIN (the counter full, impossible at one write per batch) could fail here.
-        [[maybe_unused]] const auto n = ::write(event_fd_, &one, sizeof one);
+        [[maybe_unused]] const auto written = ::write(event_fd_, &one, sizeof one);
     }
 }
 
 void loop_inbox::run_pending() {
-    std::vector<std::function<void()>> batch;
-    {
-        std::lock_guard lock(mutex_);
-        batch.swap(pending_);
-        signalled_ = false;
+    node* n = head_.exchange(nullptr, std::memory_order_acquire);
+    node* oldest = nullptr; // the batch reversed: in the order it was posted
+    while (n) {
+        node* next = n->next;
+        n->next = oldest;
+        oldest = n;
+        n = next;
     }
     // One function's exception must not cost the others their turn: each runs, and the first exception is
     // rethrown afterwards (the waker's handle_error logs it).
     std::exception_ptr first;
-    for (auto& fn : batch) {
+    while (oldest) {
+        node* next = oldest->next;
         try {
-            fn();
+            oldest->fn();
         } catch (...) {
             if (!first) first = std::current_exception();
         }
+        delete oldest;
+        oldest = next;
     }
     if (first) std::rethrow_exception(first);
 }

@@ -40,6 +40,33 @@ BOOST_DATA_TEST_CASE(functions_from_a_thread_run_on_the_loop_in_order, bdata::ma
     for (int i = 0; i < 1000; ++i) BOOST_REQUIRE_EQUAL(ran[static_cast<std::size_t>(i)], i);
 }
 
+// Several threads posting at once (the lock-free stack under contention): every function runs once, on the loop,
+// and each poster's functions run in the order it posted them.
+BOOST_DATA_TEST_CASE(many_posters_at_once_lose_nothing_and_keep_each_ones_order,
+                     bdata::make(test_support::backends()), backend) {
+    constexpr int posters = 4, each = 5000;
+    asyncore::socket_map map;
+    asyncore::loop_inbox inbox(map);
+    std::vector<std::vector<int>> seen(posters);
+    int total = 0;
+    std::vector<std::thread> threads;
+    for (int p = 0; p < posters; ++p)
+        threads.emplace_back([&, p] {
+            for (int i = 0; i < each; ++i)
+                inbox.call_from_thread([&, p, i] {
+                    seen[static_cast<std::size_t>(p)].push_back(i);
+                    ++total;
+                });
+        });
+    BOOST_REQUIRE(run_until(map, backend, [&] { return total == posters * each; }));
+    for (auto& t : threads) t.join();
+    for (int p = 0; p < posters; ++p) {
+        const auto& got = seen[static_cast<std::size_t>(p)];
+        BOOST_REQUIRE_EQUAL(got.size(), static_cast<std::size_t>(each));
+        for (int i = 0; i < each; ++i) BOOST_REQUIRE_EQUAL(got[static_cast<std::size_t>(i)], i);
+    }
+}
+
 // A function that throws does not cost the others their turn; the first exception comes out afterwards.
 BOOST_AUTO_TEST_CASE(a_throwing_function_does_not_drop_the_rest) {
     asyncore::socket_map map;

@@ -10,9 +10,8 @@
 // the loop's machinery (outlives_shutdown), so a graceful drain neither asks it to finish nor waits for it.
 // Its users: SMTP's Maildir delivery threads hand their results back through one; the workers of asynchat::serve
 // hand accepted connections to each other's loops through theirs.
+#include <atomic>
 #include <functional>
-#include <mutex>
-#include <vector>
 
 #include "ref.hpp"
 
@@ -37,9 +36,15 @@ public:
 private:
     class waker;
 
-    std::mutex mutex_;
-    std::vector<std::function<void()>> pending_;
-    bool signalled_ = false;   // an eventfd write is outstanding (guarded by mutex_): one wake-up per batch
+    // Posted functions, newest first: a lock-free stack that posters push onto with one compare-and-swap and the
+    // loop takes whole with one exchange (then reverses, for the order they were posted in). No poster ever
+    // waits for another or for the loop, so a busy loop (a chat room's fan-out to another worker) costs a poster
+    // nothing but its CAS. With one consumer that only ever takes everything, the stack has no ABA problem.
+    struct node {
+        std::function<void()> fn;
+        node* next;
+    };
+    std::atomic<node*> head_{nullptr};
     int event_fd_ = -1;
     ref<waker> waker_;
 };
