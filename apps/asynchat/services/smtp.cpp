@@ -79,15 +79,16 @@ public:
         // STARTTLS is negotiated in plaintext, so the busy reply is plaintext even with a certificate.
         started_service started{[server = server_.get()](asyncore::socket sock) { server->accept(std::move(sock)); },
                                 asynchat::smtp::over_capacity_reply(options_.hostname)};
-        // With --workers, every worker serves SMTP with a maildir_server of its own, made on its thread: its
-        // delivery threads answer on that worker's loop, and it goes with that worker's loop (the accept owns it).
-        // Worker 0 keeps the one made here. One directory: the file names stay unique across them.
+        // With --workers, every worker serves SMTP with a maildir_server of its own, made on its thread, so that
+        // its completions come back to that worker's loop; it goes with that worker's loop (the accept owns it).
+        // They all write with the delivery threads of worker 0's, the one made here (which outlives them). One
+        // directory: the file names stay unique across them.
         started.accept_for_worker = [this, access_log = context.access_log](
                                         unsigned worker,
                                         asynchat::service_stats* stats) -> std::function<void(asyncore::socket)> {
             if (worker == 0) return [server = server_.get()](asyncore::socket sock) { server->accept(std::move(sock)); };
             auto server = std::make_shared<asynchat::smtp::maildir_server>(
-                maildir_, asyncore::socket_map::default_map(), options_, stats, delivery_);
+                maildir_, asyncore::socket_map::default_map(), options_, stats, *server_);
             server->log_deliveries_to(access_log);
             return [server](asyncore::socket sock) { server->accept(std::move(sock)); };
         };

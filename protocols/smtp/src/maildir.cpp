@@ -70,7 +70,28 @@ maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir_o
     for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
 }
 
+maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir& shared)
+    : dir_(std::move(dir)), host_(maildir_host()), options_(shared.options_), inbox_(map), pool_(&shared) {
+    for (const char* sub : {"tmp", "new", "cur"}) std::filesystem::create_directories(dir_ / sub);
+    tmp_fd_ = open_dir(dir_ / "tmp");
+    try {
+        new_fd_ = open_dir(dir_ / "new");
+    } catch (...) {
+        ::close(tmp_fd_);
+        throw;
+    }
+}
+
 maildir::~maildir() {
+    if (pool_ != this) {
+        // On another's threads: once none of its messages is queued or being written, nothing touches it.
+        std::unique_lock lock(pool_->mutex_);
+        pool_->written_.wait(lock, [this] { return outstanding_ == 0; });
+        lock.unlock();
+        ::close(tmp_fd_);
+        ::close(new_fd_);
+        return;
+    }
     {
         std::lock_guard lock(mutex_);
         stopping_ = true;
@@ -86,10 +107,11 @@ void maildir::deliver(std::string head, std::string body, std::function<void(con
     const std::uint64_t id = next_id_++;
     callbacks_.emplace(id, std::move(done));
     {
-        std::lock_guard lock(mutex_);
-        queue_.push_back(job{id, std::move(head), std::move(body), std::move(name)});
+        std::lock_guard lock(pool_->mutex_);
+        pool_->queue_.push_back(job{id, std::move(head), std::move(body), std::move(name), this});
+        ++outstanding_;
     }
-    wake_.notify_one();
+    pool_->wake_.notify_one();
 }
 
 void maildir::work() {
@@ -116,7 +138,23 @@ void maildir::work() {
             if (queue_.empty()) return; // stopping, and nothing left
             batch.swap(queue_);
         }
-        run_batch(batch);
+        // A batch may hold the messages of several maildirs (a server's workers share the threads): each is
+        // written and committed by its own.
+        while (!batch.empty()) {
+            maildir* owner = batch.front().owner;
+            std::vector<job> own;
+            std::erase_if(batch, [&](job& j) {
+                if (j.owner != owner) return false;
+                own.push_back(std::move(j));
+                return true;
+            });
+            owner->run_batch(own);
+            {
+                std::lock_guard lock(mutex_);
+                owner->outstanding_ -= own.size();
+            }
+            written_.notify_all();
+        }
     }
 }
 

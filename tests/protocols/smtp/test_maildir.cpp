@@ -69,6 +69,57 @@ BOOST_DATA_TEST_CASE(messages_land_complete_in_new, bdata::make(test_support::ba
     BOOST_TEST(box.in_flight() == 0u);
 }
 
+// Two loops (a server's two workers) on one Maildir, the second writing with the first's delivery threads: each
+// loop's completions come back to its own loop (a thread of its own runs the second), every file is whole and
+// uniquely named, and the second can go while the first stays.
+BOOST_DATA_TEST_CASE(a_second_loop_delivers_with_the_first_ones_threads, bdata::make(test_support::backends()),
+                     backend) {
+    temp_dir dir;
+    asyncore::socket_map first_map;
+    asynchat::smtp::maildir first(dir.path, first_map, {.workers = 2});
+    constexpr int count = 30;
+    std::vector<asynchat::smtp::delivery_result> first_results;
+    std::vector<asynchat::smtp::delivery_result> second_results;
+    bool second_on_its_thread = true;
+    std::uint64_t second_delivered = 0; // (Boost.Test's checks are for this thread: values come back instead)
+    std::thread other([&] {
+        asyncore::socket_map second_map;
+        asynchat::smtp::maildir second(dir.path, second_map, first);
+        const auto me = std::this_thread::get_id();
+        for (int i = 0; i < count; ++i)
+            second.deliver("Loop: 2\r\n", std::string(4096, 'b'), [&](const asynchat::smtp::delivery_result& r) {
+                second_results.push_back(r);
+                second_on_its_thread = second_on_its_thread && std::this_thread::get_id() == me;
+            });
+        run_until(second_map, backend, [&] { return second_results.size() == count; });
+        second_delivered = second.stats().delivered;
+    }); // `second` goes here, before `first`
+    for (int i = 0; i < count; ++i)
+        first.deliver("Loop: 1\r\n", std::string(4096, 'a'),
+                      [&](const asynchat::smtp::delivery_result& r) { first_results.push_back(r); });
+    BOOST_REQUIRE(run_until(first_map, backend, [&] { return first_results.size() == count; }));
+    other.join();
+    BOOST_TEST(second_results.size() == std::size_t{count});
+    BOOST_TEST(second_on_its_thread);
+    BOOST_TEST(second_delivered == std::uint64_t{count});
+    std::set<std::string> names;
+    for (const auto* results : {&first_results, &second_results})
+        for (const auto& r : *results) {
+            BOOST_TEST(r.ok, r.error);
+            names.insert(r.name);
+        }
+    BOOST_TEST(names.size() == std::size_t{2 * count});
+    std::size_t ones = 0, twos = 0;
+    for (const auto& f : files_in(dir.path / "new")) {
+        const std::string body = slurp(f);
+        ones += body == "Loop: 1\r\n" + std::string(4096, 'a');
+        twos += body == "Loop: 2\r\n" + std::string(4096, 'b');
+    }
+    BOOST_TEST(ones == std::size_t{count});
+    BOOST_TEST(twos == std::size_t{count});
+    BOOST_TEST(first.stats().delivered == std::uint64_t{count});
+}
+
 // Messages queued while a worker is busy go in one batch: one fsync of new/ for all of them. 64 deliveries are
 // queued in microseconds, one file's fsync takes far longer, so with group commit there are fewer batches than
 // messages; without it, exactly as many.

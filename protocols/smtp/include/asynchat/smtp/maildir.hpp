@@ -59,7 +59,12 @@ public:
     // Creates DIR, DIR/tmp, DIR/new and DIR/cur as needed (std::filesystem_error when it cannot). Completions run
     // from map's loop.
     maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir_options options = {});
-    // Waits for the workers to finish the messages already taken; completions not yet run are dropped.
+    // The same, for another loop (a server's other worker), writing with `shared`'s delivery threads instead of
+    // threads of its own: the workers of a server share one pool of them. Its completions run on `map`'s loop;
+    // each batch is committed per maildir (one directory fsync each). `shared` must outlive it.
+    maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir& shared);
+    // Waits for the workers to finish the messages already taken; completions not yet run are dropped. A maildir
+    // on another's threads waits for its own messages only.
     ~maildir();
     maildir(const maildir&) = delete;
     maildir& operator=(const maildir&) = delete;
@@ -84,6 +89,7 @@ private:
         std::string head;
         std::string body;
         std::string name; // wanted; empty: any
+        maildir* owner;   // whose directory, completions and figures (itself, or one sharing its threads)
     };
     void work();
     void run_batch(std::vector<job>& batch);
@@ -108,8 +114,12 @@ private:
     // choose the same name for the same second.
     static inline std::atomic<std::uint64_t> sequence_{0};
 
+    maildir* pool_ = this;               // whose threads and queue write this maildir's messages
+    std::size_t outstanding_ = 0;        // this maildir's messages queued or being written (pool_->mutex_)
+
     std::mutex mutex_;
     std::condition_variable wake_;
+    std::condition_variable written_;    // an owner's outstanding_ went down
     std::vector<job> queue_;
     bool stopping_ = false;
     std::vector<std::thread> workers_;   // last: started after everything they use, joined first

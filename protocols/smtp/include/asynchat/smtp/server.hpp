@@ -144,6 +144,10 @@ public:
     maildir_server(std::filesystem::path dir, asyncore::socket_map& map, smtp_options options = {},
                    service_stats* stats = nullptr, maildir_options delivery = {})
         : smtp_server(std::move(options), stats), maildir_(std::move(dir), map, std::move(delivery)) {}
+    // Another worker's server on the same Maildir, delivering with `shared`'s threads (which must outlive it).
+    maildir_server(std::filesystem::path dir, asyncore::socket_map& map, smtp_options options, service_stats* stats,
+                   maildir_server& shared)
+        : smtp_server(std::move(options), stats), maildir_(std::move(dir), map, shared.maildir_) {}
 
     void handle_DATA(smtp_channel& channel, envelope& message, delivery_completion done) override;
     const maildir& store() const noexcept { return maildir_; }
