@@ -14,6 +14,8 @@ implementations — each a common.Impl: name, how to start it, why it cannot run
 common.run_suite, which runs the matrix or the A/B session and writes the CSVs.
 """
 import argparse
+import os
+import sys
 
 from . import common, echo, http, tls
 
@@ -66,6 +68,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """bench/run: the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    # `bench/run http --workers 1,2 [...]`: the workers comparison (ours at N workers beside nginx at N worker
+    # processes) is its own script, bench/run_workers, which takes the rest of the options.
+    if argv[:1] == ["http"] and any(x == "--workers" or x.startswith("--workers=") for x in argv[1:]):
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "run_workers")
+        os.execv(sys.executable, [sys.executable, script] + argv[1:])
     a, suite = parse_args(argv)
     common.raise_fd_limit()
     pin = common.Pinning(a.server_cpu, a.client_cpu, not a.no_pin)

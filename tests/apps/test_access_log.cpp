@@ -138,6 +138,32 @@ BOOST_DATA_TEST_CASE(each_response_and_delivery_is_one_parsed_line, bdata::make(
     BOOST_TEST(m[2] == std::to_string(std::string("Subject: s\r\n\r\nbody\r\n").size()));
 }
 
+// curl's requests, as a user's would come: a GET with a Referer and a quoting User-Agent, and a HEAD (-I).
+BOOST_DATA_TEST_CASE(curls_requests_are_logged_field_by_field, bdata::make(test_support::backends()), backend) {
+    REQUIRE_TOOL("curl");
+    logged_server server(backend);
+    const std::string url = "http://127.0.0.1:" + std::to_string(server.http) + "/a.txt";
+    BOOST_TEST(run_program({"curl", "-sS", "-A", "tool \"x\" 1.0", "-e", "http://ref.example/page", url}).out ==
+               "hello\n");
+    BOOST_TEST(exit_code(run_program({"curl", "-sS", "-I", url})) == 0);
+    server.stop();
+    const auto lines = lines_of(server.log);
+    BOOST_REQUIRE_EQUAL(lines.size(), 2u);
+    std::smatch m;
+    BOOST_REQUIRE_MESSAGE(std::regex_match(lines[0], m, combined), lines[0]);
+    BOOST_TEST(m[1] == "127.0.0.1");
+    BOOST_TEST(m[8] == "GET /a.txt HTTP/1.1");
+    BOOST_TEST(m[9] == "200");
+    BOOST_TEST(m[10] == "6");
+    BOOST_TEST(m[11] == "http://ref.example/page");
+    BOOST_TEST(m[12] == "tool \\x22x\\x22 1.0");
+    BOOST_REQUIRE_MESSAGE(std::regex_match(lines[1], m, combined), lines[1]);
+    BOOST_TEST(m[8] == "HEAD /a.txt HTTP/1.1");
+    BOOST_TEST(m[9] == "200");
+    BOOST_TEST(m[10] == "-");
+    BOOST_TEST(m[12].str().starts_with("curl/"));
+}
+
 // ab's 1000 keep-alive requests: 1000 lines, each in the format.
 BOOST_DATA_TEST_CASE(every_request_of_a_load_is_a_line, bdata::make(test_support::backends()), backend) {
     REQUIRE_TOOL("ab");
