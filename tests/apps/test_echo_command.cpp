@@ -276,6 +276,14 @@ const std::vector<bad_arguments> bad_argument_cases = {
     {{"--length-prefix", "2", "--count", "3"}, {"--length-prefix", "--count"}},
     {{"--length-prefix", "2", "--raw"}, {"--length-prefix", "--raw"}},
     {{"--length-prefix", "2", "--terminator", "X"}, {"--length-prefix", "--terminator"}},
+    // The scale-out options every serve command shares (docs/deploy.md).
+    {{"--workers", "0"}, {"--workers"}},
+    {{"--workers", "257"}, {"--workers"}},
+    {{"--workers", "many"}, {"--workers"}},
+    {{"--drain-delay", "-1"}, {"--drain-delay"}},
+    {{"--proxy-header-timeout", "soon"}, {"--proxy-header-timeout"}},
+    {{"--proxy-protocol", "yes"}, {"yes", "--proxy-protocol"}},
+    {{"--access-log", "/nonexistent-dir/access.log"}, {"--access-log"}},
 };
 
 const std::vector<std::size_t> prefix_sizes = {1, 2, 4, 8};

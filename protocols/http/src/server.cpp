@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 #include <ctime>
 #include <unordered_map>
 
@@ -420,16 +419,14 @@ void append_escaped(std::string& out, std::string_view text) {
 std::string combined_log_line(std::string_view client, const request* req, int status, std::uint64_t bytes,
                               std::chrono::system_clock::time_point when) {
     // "[08/Dec/2026:01:02:03 +0000]", made once per second on each thread that logs.
+    // The fields are the Date header's, rearranged: "Tue, 08 Dec 2026 01:02:03 GMT" is fixed width.
     thread_local std::time_t cached_second = -1;
-    thread_local char cached_date[40];
+    thread_local std::string cached_date;
     const std::time_t second = std::chrono::system_clock::to_time_t(when);
     if (second != cached_second) {
-        std::tm utc{};
-        ::gmtime_r(&second, &utc);
-        static constexpr const char* months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-        std::snprintf(cached_date, sizeof cached_date, "[%02d/%s/%04d:%02d:%02d:%02d +0000]", utc.tm_mday,
-                      months[utc.tm_mon], utc.tm_year + 1900, utc.tm_hour, utc.tm_min, utc.tm_sec);
+        const std::string d = format_http_date(second);
+        cached_date = "[" + d.substr(5, 2) + "/" + d.substr(8, 3) + "/" + d.substr(12, 4) + ":" + d.substr(17, 8) +
+                      " +0000]";
         cached_second = second;
     }
     std::string line;

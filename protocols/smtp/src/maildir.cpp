@@ -56,8 +56,7 @@ int rename_noreplace(int from_dir, const char* from, int to_dir, const char* to)
 
 } // namespace
 
-maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir_options options)
-    : dir_(std::move(dir)), host_(maildir_host()), options_(std::move(options)), inbox_(map) {
+void maildir::open_directories() {
     for (const char* sub : {"tmp", "new", "cur"}) std::filesystem::create_directories(dir_ / sub);
     tmp_fd_ = open_dir(dir_ / "tmp");
     try {
@@ -66,20 +65,18 @@ maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir_o
         ::close(tmp_fd_);
         throw;
     }
+}
+
+maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir_options options)
+    : dir_(std::move(dir)), host_(maildir_host()), options_(std::move(options)), inbox_(map) {
+    open_directories();
     const unsigned workers = std::max(options_.workers, 1u);
     for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { work(); });
 }
 
 maildir::maildir(std::filesystem::path dir, asyncore::socket_map& map, maildir& shared)
     : dir_(std::move(dir)), host_(maildir_host()), options_(shared.options_), inbox_(map), pool_(&shared) {
-    for (const char* sub : {"tmp", "new", "cur"}) std::filesystem::create_directories(dir_ / sub);
-    tmp_fd_ = open_dir(dir_ / "tmp");
-    try {
-        new_fd_ = open_dir(dir_ / "new");
-    } catch (...) {
-        ::close(tmp_fd_);
-        throw;
-    }
+    open_directories();
 }
 
 maildir::~maildir() {
@@ -87,17 +84,14 @@ maildir::~maildir() {
         // On another's threads: once none of its messages is queued or being written, nothing touches it.
         std::unique_lock lock(pool_->mutex_);
         pool_->written_.wait(lock, [this] { return outstanding_ == 0; });
-        lock.unlock();
-        ::close(tmp_fd_);
-        ::close(new_fd_);
-        return;
+    } else {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        wake_.notify_all();
+        for (auto& t : workers_) t.join();
     }
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_all();
-    for (auto& t : workers_) t.join();
     ::close(tmp_fd_);
     ::close(new_fd_);
 }

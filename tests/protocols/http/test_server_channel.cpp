@@ -575,3 +575,25 @@ BOOST_AUTO_TEST_CASE(header_deadline_spares_whole_requests) {
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace test_server_channel
+
+// The access log's line (combined_log_line), exactly: the fields in order, the date in the combined format, the
+// client's bytes escaped (a quote, a backslash, a control byte, UTF-8), "-" for what is absent.
+BOOST_AUTO_TEST_SUITE(combined_log_format)
+
+BOOST_AUTO_TEST_CASE(a_line_says_each_field_and_escapes_the_clients_bytes) {
+    asynchat::http::request req;
+    req.method = "GET";
+    req.target = "/a\"b\\c";
+    req.version_minor = 1;
+    req.headers.add("Referer", "http://ref.example/");
+    req.headers.add("User-Agent", "caf\xc3\xa9\x01");
+    // 2026-12-08 01:02:03 UTC
+    const auto when = std::chrono::system_clock::from_time_t(1796691723);
+    BOOST_TEST(asynchat::http::combined_log_line("203.0.113.7", &req, 200, 1024, when) ==
+               "203.0.113.7 - - [08/Dec/2026:01:02:03 +0000] \"GET /a\\x22b\\x5Cc HTTP/1.1\" 200 1024 "
+               "\"http://ref.example/\" \"caf\\xC3\\xA9\\x01\"");
+    BOOST_TEST(asynchat::http::combined_log_line("", nullptr, 400, 0, when) ==
+               "- - - [08/Dec/2026:01:02:03 +0000] \"-\" 400 - \"-\" \"-\"");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -91,6 +91,7 @@ private:
         std::string name; // wanted; empty: any
         maildir* owner;   // whose directory, completions and figures (itself, or one sharing its threads)
     };
+    void open_directories(); // makes DIR/tmp, new, cur as needed and opens tmp and new (closed again on a failure)
     void work();
     void run_batch(std::vector<job>& batch);
     // Creates tmp/NAME with the job's bytes and starts their writeback; fd is left open for sync_tmp. False (and
